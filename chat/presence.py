@@ -1,0 +1,283 @@
+"""Who is online in each room, where every worker sees it, and the typing throttle.
+
+A user is online in a room while any of their connections is. Connections are kept with an expiry
+that their worker's heartbeat pushes forward; a killed worker's connections simply run out, and the
+next sweep (by any worker) turns them into "leave" events, each exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol, cast
+
+import orjson
+import redis
+from django.conf import settings
+from redis import asyncio as aioredis
+
+from chat import redisconn
+from chat.identity import Identity
+
+User = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    changed: bool  # the user's first connection joined / last connection left
+    online: int  # users online in the room afterwards
+    users: tuple[User, ...] = ()  # after a join: who is online, the joiner included
+
+
+class Presence(Protocol):
+    async def join(self, room: str, who: Identity, conn: str) -> Change: ...
+
+    async def leave(self, room: str, who: Identity, conn: str) -> Change: ...
+
+    async def online(self, room: str) -> list[User]: ...
+
+    async def refresh(self, room: str, members: list[tuple[Identity, str]]) -> int: ...
+
+    async def sweep(self, room: str) -> tuple[list[User], int]: ...
+
+    async def typing_allowed(self, room: str, who: Identity) -> bool: ...
+
+    def online_counts(self, rooms: list[str]) -> dict[str, int]: ...
+
+    def ping(self) -> None: ...
+
+
+def _user(who: Identity) -> User:
+    return {"name": who.name, "guest": who.guest}
+
+
+# -- Redis -------------------------------------------------------------------------------------
+
+# KEYS: users (zset user -> expiry), names (hash user -> json), conns of this user (zset conn -> expiry)
+_JOIN = """
+local now, expiry, ttl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local was_online = score and tonumber(score) > now
+redis.call('ZADD', KEYS[3], expiry, ARGV[2])
+redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+-- Who is online, in the same step: a joiner's list can never disagree with its join.
+local names = {}
+for i, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  names[i] = redis.call('HGET', KEYS[2], user) or ''
+end
+return {was_online and 0 or 1, names}
+"""
+
+_LEAVE = """
+local now = ARGV[3]
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local left = 0
+if redis.call('ZCARD', KEYS[3]) == 0 then
+  -- 0 when a sweep already announced this user's departure
+  left = redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return {left, redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')}
+"""
+
+# ARGV: conns key prefix, now, expiry, ttl, then (user, conn, json) triples
+_REFRESH = """
+local prefix, now, expiry, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+for i = 5, #ARGV, 3 do
+  local conns = prefix .. ARGV[i]
+  redis.call('ZADD', conns, expiry, ARGV[i + 1])
+  redis.call('PEXPIRE', conns, ttl)
+  redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[i])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+
+_SWEEP = """
+local prefix, now = ARGV[1], ARGV[2]
+local gone = {}
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+  redis.call('ZREM', KEYS[1], user)
+  local json = redis.call('HGET', KEYS[2], user)
+  redis.call('HDEL', KEYS[2], user)
+  redis.call('DEL', prefix .. user)
+  if json then table.insert(gone, json) end
+end
+return {gone, redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')}
+"""
+
+_ONLINE = """
+local names = {}
+for i, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')) do
+  names[i] = redis.call('HGET', KEYS[2], user) or ''
+end
+return names
+"""
+
+
+class RedisPresence:
+    def __init__(self, url: str, prefix: str, ttl: float) -> None:
+        self.url = url
+        self.prefix = f"{prefix}:p"
+        self.ttl = ttl
+        self._sync = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+
+    def _client(self) -> aioredis.Redis:
+        return redisconn.client(self.url)
+
+    async def _eval(self, script: str, keys: list[str], *args: Any) -> Any:
+        # redis-py types eval() as sync-or-async; this client is the async one.
+        return await cast("Awaitable[Any]", self._client().eval(script, len(keys), *keys, *args))
+
+    def _keys(self, room: str) -> tuple[str, str]:
+        return f"{self.prefix}:{room}:users", f"{self.prefix}:{room}:names"
+
+    def _conns(self, room: str, who: Identity) -> str:
+        return f"{self.prefix}:{room}:u:{who.key}"
+
+    def _key_ttl_ms(self) -> int:
+        return int(self.ttl * 4000)
+
+    async def join(self, room: str, who: Identity, conn: str) -> Change:
+        now = time.time()
+        first, names = await self._eval(
+            _JOIN,
+            [*self._keys(room), self._conns(room, who)],
+            who.key,
+            conn,
+            orjson.dumps(_user(who)),
+            now,
+            now + self.ttl,
+            self._key_ttl_ms(),
+        )
+        users = tuple(orjson.loads(name) for name in names if name)
+        return Change(changed=bool(first), online=len(names), users=users)
+
+    async def leave(self, room: str, who: Identity, conn: str) -> Change:
+        left, online = await self._eval(_LEAVE, [*self._keys(room), self._conns(room, who)], who.key, conn, time.time())
+        return Change(changed=bool(left), online=int(online))
+
+    async def online(self, room: str) -> list[User]:
+        found = await self._eval(_ONLINE, [*self._keys(room)], time.time())
+        return [orjson.loads(item) for item in found if item]
+
+    async def refresh(self, room: str, members: list[tuple[Identity, str]]) -> int:
+        now = time.time()
+        args: list[Any] = [f"{self.prefix}:{room}:u:", now, now + self.ttl, self._key_ttl_ms()]
+        for who, conn in members:
+            args += [who.key, conn, orjson.dumps(_user(who))]
+        return int(await self._eval(_REFRESH, [*self._keys(room)], *args))
+
+    async def sweep(self, room: str) -> tuple[list[User], int]:
+        gone, online = await self._eval(_SWEEP, [*self._keys(room)], f"{self.prefix}:{room}:u:", time.time())
+        return [orjson.loads(item) for item in gone], int(online)
+
+    async def typing_allowed(self, room: str, who: Identity) -> bool:
+        key = f"{self.prefix}:{room}:typing:{who.key}"
+        interval_ms = int(settings.CHAT_TYPING_INTERVAL_SECONDS * 1000)
+        return bool(await self._client().set(key, 1, nx=True, px=interval_ms))
+
+    def online_counts(self, rooms: list[str]) -> dict[str, int]:
+        now = time.time()
+        with self._sync.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                pipe.zcount(self._keys(room)[0], f"({now}", "+inf")
+            counts = pipe.execute()
+        return dict(zip(rooms, (int(c) for c in counts), strict=True))
+
+    def ping(self) -> None:
+        self._sync.ping()
+
+
+# -- One process -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Room:
+    conns: dict[str, dict[str, float]] = field(default_factory=dict)  # user key -> conn -> expiry
+    users: dict[str, User] = field(default_factory=dict)
+    typing: dict[str, float] = field(default_factory=dict)
+
+
+class LocalPresence:
+    """The same rules in process memory, for the single-process (in-memory layer) set-up only."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._rooms: dict[str, _Room] = {}
+
+    def _room(self, room: str) -> _Room:
+        return self._rooms.setdefault(room, _Room())
+
+    @staticmethod
+    def _live(state: _Room, now: float) -> int:
+        return sum(1 for conns in state.conns.values() if any(exp > now for exp in conns.values()))
+
+    async def join(self, room: str, who: Identity, conn: str) -> Change:
+        state, now = self._room(room), time.time()
+        conns = state.conns.setdefault(who.key, {})
+        first = not any(exp > now for exp in conns.values())
+        conns[conn] = now + self.ttl
+        state.users[who.key] = _user(who)
+        users = tuple(await self.online(room))
+        return Change(changed=first, online=len(users), users=users)
+
+    async def leave(self, room: str, who: Identity, conn: str) -> Change:
+        state, now = self._room(room), time.time()
+        conns = state.conns.get(who.key)
+        left = False
+        if conns is not None:
+            conns.pop(conn, None)
+            if not any(exp > now for exp in conns.values()):
+                del state.conns[who.key]
+                state.users.pop(who.key, None)
+                left = True
+        return Change(changed=left, online=self._live(state, now))
+
+    async def online(self, room: str) -> list[User]:
+        state, now = self._room(room), time.time()
+        return [state.users[key] for key, conns in state.conns.items() if any(e > now for e in conns.values())]
+
+    async def refresh(self, room: str, members: list[tuple[Identity, str]]) -> int:
+        state, now = self._room(room), time.time()
+        for who, conn in members:
+            state.conns.setdefault(who.key, {})[conn] = now + self.ttl
+            state.users[who.key] = _user(who)
+        return self._live(state, now)
+
+    async def sweep(self, room: str) -> tuple[list[User], int]:
+        state, now = self._room(room), time.time()
+        gone = [key for key, conns in state.conns.items() if not any(e > now for e in conns.values())]
+        users = [state.users.pop(key) for key in gone if key in state.users]
+        for key in gone:
+            del state.conns[key]
+        return users, self._live(state, now)
+
+    async def typing_allowed(self, room: str, who: Identity) -> bool:
+        state, now = self._room(room), time.monotonic()
+        if state.typing.get(who.key, 0.0) > now:
+            return False
+        state.typing[who.key] = now + settings.CHAT_TYPING_INTERVAL_SECONDS
+        return True
+
+    def online_counts(self, rooms: list[str]) -> dict[str, int]:
+        now = time.time()
+        return {room: self._live(self._rooms[room], now) if room in self._rooms else 0 for room in rooms}
+
+    def ping(self) -> None:
+        return None
+
+
+@cache
+def presence() -> Presence:
+    """The process's presence store: Redis when the site has one, else this process's memory."""
+    if settings.REDIS_URL:
+        return RedisPresence(settings.REDIS_URL, settings.CHAT_LAYER_PREFIX, settings.CHAT_PRESENCE_TTL_SECONDS)
+    return LocalPresence(settings.CHAT_PRESENCE_TTL_SECONDS)

@@ -1,0 +1,48 @@
+"""Reads. Plain sync functions; consumers call them through chat.db.run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+
+from chat.models import Message, Room
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: list[Message]  # oldest first
+    has_more: bool
+
+
+def room_get(*, slug: str) -> Room | None:
+    return Room.objects.filter(slug=slug).first()
+
+
+def room_list() -> QuerySet[Room]:
+    return Room.objects.all()
+
+
+def room_list_with_counts() -> QuerySet[Room]:
+    return Room.objects.annotate(message_count=Count("messages"))
+
+
+def room_last_seqs(*, slugs: list[str]) -> dict[str, int]:
+    return dict(Room.objects.filter(slug__in=slugs).values_list("slug", "last_seq"))
+
+
+def message_page(*, room_id: int, before: int | None = None, after: int | None = None, limit: int) -> Page:
+    """Messages with after < seq < before, oldest first.
+
+    Without `after` it is the newest `limit` of them and `has_more` says older ones exist; with
+    `after` it is the oldest `limit` and `has_more` says newer ones exist.
+    """
+    rows = Message.objects.filter(room_id=room_id)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    if after is not None:
+        rows = rows.filter(seq__gt=after)
+        found = list(rows.order_by("seq")[: limit + 1])
+        return Page(messages=found[:limit], has_more=len(found) > limit)
+    found = list(rows.order_by("-seq")[: limit + 1])
+    return Page(messages=found[:limit][::-1], has_more=len(found) > limit)

@@ -1,0 +1,5 @@
+// The room list: mark rooms with messages the reader has not seen.
+
+import { markUnreadLinks } from "./seen.js";
+
+markUnreadLinks(document);

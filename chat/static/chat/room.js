@@ -1,0 +1,320 @@
+// The room page: wires the socket, the timeline and the panels together and handles each frame.
+
+import { el } from "./dom.js";
+import { Outbox } from "./outbox.js";
+import { setupPanels } from "./panels.js";
+import { Members } from "./presence.js";
+import { Follower } from "./scroll.js";
+import { lastRead, markRead, markUnreadLinks } from "./seen.js";
+import { RoomSocket } from "./socket.js";
+import { ConnectionStatus } from "./status.js";
+import { Sync } from "./sync.js";
+import { Timeline } from "./timeline.js";
+import { throttle, TypingIndicator } from "./typing.js";
+
+const $ = (id) => document.getElementById(id);
+const app = $("app");
+const slug = app.dataset.room;
+const maxBody = Number(app.dataset.maxBody) || 4000;
+let you = app.dataset.you ?? "";
+let baseTitle = document.title;
+let archived = app.dataset.archived === "true";
+let gone = false;
+// Read before anything is shown, which moves it forward: where the "new messages" divider goes.
+const readAtLoad = lastRead(slug);
+
+const timeline = new Timeline($("timeline"), { you });
+const follower = new Follower($("log"), $("jump"), $("jump-count"));
+const status = new ConnectionStatus($("conn"));
+const members = new Members($("members"), document.querySelectorAll(`[data-online-for="${CSS.escape(slug)}"]`), {
+  you,
+});
+const typing = new TypingIndicator($("typing"));
+const composer = $("composer");
+const textarea = $("body");
+const olderButton = $("load-older");
+
+let socket = null;
+const send = (frame) => socket !== null && socket.send(frame);
+
+const outbox = new Outbox($("pending"), {
+  send,
+  // On screen, or older than everything on screen (behind "load older", e.g. after a reset).
+  isShown: (seq) => timeline.has(seq) || (timeline.size > 0 && seq < timeline.lowest),
+  onChange: () => updateEmpty(),
+});
+
+const sync = new Sync({ timeline, send, show });
+
+// -- Reading ---------------------------------------------------------------------------------
+
+let hiddenUnread = 0;
+let hiddenSince = null; // highest seq shown when the tab was hidden
+
+function show(messages, how) {
+  let added = [];
+  if (how === "older") {
+    follower.prepend(() => {
+      added = timeline.insert(messages);
+    });
+  } else {
+    const mine = messages.some((m) => m.author?.name === you && m.client_id && how === "live");
+    follower.append(
+      () => {
+        if (how === "reset") timeline.clear();
+        added = timeline.insert(messages);
+        return how === "reset" ? 0 : added.filter((m) => m.author?.name !== you).length;
+      },
+      { force: how === "reset" || mine },
+    );
+  }
+  if (how === "reset") markRead(slug, Math.min(lastRead(slug), timeline.highest), { force: true });
+  outbox.delivered(added);
+  if (how === "live" || how === "fill") arrived(added);
+  seen();
+  olderButton.hidden = !sync.olderAvailable;
+  olderButton.disabled = false;
+  olderButton.textContent = "Load older messages";
+  updateEmpty();
+}
+
+function updateEmpty() {
+  $("empty").hidden = !sync.started || timeline.size > 0 || sync.olderAvailable || outbox.pending > 0;
+}
+
+// New messages from others: announce them, stop their typing indicator, count them while hidden.
+function arrived(messages) {
+  const others = messages.filter((m) => m.author?.name !== you);
+  for (const message of others) typing.stopped(message.author.name);
+  // A catch-up after a reconnect can bring dozens at once: read out a count, not every one.
+  if (others.length > 3) announce(`${others.length} new messages`);
+  else for (const message of others) announce(`${message.author.name}: ${message.body}`);
+  if (document.visibilityState === "hidden" && others.length) {
+    hiddenUnread += others.length;
+    document.title = `(${hiddenUnread}) ${baseTitle}`;
+  }
+}
+
+function announce(text) {
+  const region = $("announcer");
+  region.append(el("p", { text }));
+  while (region.childElementCount > 5) region.firstElementChild.remove();
+}
+
+function seen() {
+  if (document.visibilityState === "visible" && timeline.size) markRead(slug, timeline.highest);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") {
+    hiddenSince = timeline.highest;
+    hiddenUnread = 0;
+    return;
+  }
+  if (hiddenUnread > 0 && hiddenSince !== null) timeline.setDivider(hiddenSince);
+  hiddenUnread = 0;
+  document.title = baseTitle;
+  seen();
+});
+
+olderButton.addEventListener("click", () => {
+  if (sync.loadOlder()) {
+    olderButton.disabled = true;
+    olderButton.textContent = "Loading…";
+  }
+});
+
+// -- The room and its people -----------------------------------------------------------------
+
+function applyRoom(room) {
+  $("room-name").textContent = room.name;
+  $("room-topic").textContent = room.topic;
+  $("room-topic").hidden = !room.topic;
+  baseTitle = `${room.name} · Chat`;
+  document.title = hiddenUnread ? `(${hiddenUnread}) ${baseTitle}` : baseTitle;
+  for (const link of document.querySelectorAll(`a[data-slug="${CSS.escape(slug)}"] .room-name`)) {
+    link.textContent = room.name;
+  }
+  setArchived(room.archived);
+}
+
+function setArchived(value) {
+  archived = value;
+  updateComposer();
+}
+
+function updateComposer() {
+  const closed = archived || gone;
+  textarea.disabled = closed;
+  composer.querySelector("button[type=submit]").disabled = closed;
+  $("archived-note").hidden = !archived || gone;
+  $("gone-note").hidden = !gone;
+}
+
+function notice(text, kind) {
+  follower.append(() => {
+    timeline.notice(text, kind);
+    return 0;
+  });
+}
+
+function presence(frame) {
+  const name = frame.user?.name;
+  if (!name) return;
+  if (frame.event === "join") {
+    if (members.join(frame.user, frame.online) && name !== you) notice(`${name} joined`, "join");
+  } else if (frame.event === "leave") {
+    if (members.leave(frame.user, frame.online) && name !== you) notice(`${name} left`, "leave");
+    typing.stopped(name);
+  }
+}
+
+let alertTimer = null;
+function showAlert(text) {
+  const node = $("alert");
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(alertTimer);
+  alertTimer = setTimeout(() => {
+    node.hidden = true;
+  }, 8000);
+}
+
+function refused(frame) {
+  const detail = typeof frame.detail === "string" && frame.detail ? frame.detail : `Refused (${frame.code}).`;
+  if (frame.code === "read_only") setArchived(true);
+  if (frame.client_id && outbox.fail(frame.client_id, detail, Number(frame.retry_after) || 0)) return;
+  showAlert(detail);
+}
+
+// -- Frames ----------------------------------------------------------------------------------
+
+let firstHistory = true;
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "welcome":
+      you = frame.you?.name ?? you;
+      timeline.you = you;
+      members.you = you;
+      $("you-name").textContent = you;
+      members.reset(frame.online ?? []);
+      applyRoom(frame.room);
+      sync.welcome(frame);
+      break;
+    case "history": {
+      const kind = sync.history(frame);
+      if (kind === "initial") {
+        if (firstHistory) {
+          firstHistory = false;
+          if (readAtLoad > 0) timeline.setDivider(readAtLoad);
+          const divider = $("timeline").querySelector(".sep--new");
+          if (divider) divider.scrollIntoView({ block: "center" });
+          else follower.toBottom();
+        }
+        outbox.resend();
+      }
+      break;
+    }
+    case "message":
+      if (frame.room === slug) sync.message(frame);
+      break;
+    case "ack":
+      outbox.ack(frame.client_id, frame.seq);
+      break;
+    case "presence":
+      presence(frame);
+      break;
+    case "typing":
+      if (frame.user?.name && frame.user.name !== you) typing.saw(frame.user.name);
+      break;
+    case "deleted":
+      timeline.remove(frame.seq);
+      break;
+    case "room":
+      applyRoom(frame.room);
+      break;
+    case "heartbeat":
+      members.count(frame.online);
+      sync.heartbeat(frame);
+      break;
+    case "error":
+      refused(frame);
+      break;
+    default:
+      break; // newer servers may add frames; ignore what we do not know
+  }
+}
+
+function onState(state, detail) {
+  status.show(state, detail);
+  app.dataset.conn = state;
+  if (state !== "open") outbox.pause();
+  if (state === "gone") {
+    gone = true;
+    updateComposer();
+  }
+}
+
+// -- Composing -------------------------------------------------------------------------------
+
+const sendTyping = throttle(() => send({ type: "typing" }));
+const counter = $("counter");
+
+function bodyLength() {
+  return Array.from(textarea.value).length; // the server counts code points, not UTF-16 units
+}
+
+function updateCounter() {
+  const length = bodyLength();
+  const over = length > maxBody;
+  counter.hidden = length < maxBody * 0.9;
+  const plural = (n) => (n === 1 ? "character" : "characters");
+  const excess = length - maxBody;
+  counter.textContent = over ? `${excess} ${plural(excess)} too long` : `${-excess} ${plural(-excess)} left`;
+  counter.classList.toggle("is-over", over);
+  textarea.setAttribute("aria-invalid", over ? "true" : "false");
+}
+
+function autosize() {
+  textarea.style.height = "auto";
+  textarea.style.height = `${Math.min(textarea.scrollHeight, 200)}px`;
+}
+
+textarea.addEventListener("input", () => {
+  updateCounter();
+  autosize();
+  if (textarea.value.trim()) sendTyping();
+});
+
+textarea.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    composer.requestSubmit();
+  }
+});
+
+composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const body = textarea.value.replace(/\s+$/u, "");
+  if (!body.trim() || archived || gone) return;
+  if (Array.from(body).length > maxBody) {
+    updateCounter();
+    textarea.focus();
+    return;
+  }
+  outbox.submit(body);
+  textarea.value = "";
+  updateCounter();
+  autosize();
+  follower.toBottom();
+  textarea.focus();
+});
+
+// -- Start -----------------------------------------------------------------------------------
+
+setupPanels(app);
+markUnreadLinks(document, { except: slug });
+updateComposer();
+socket = new RoomSocket({ slug, resumeAfter: () => sync.resumeAfter(), onFrame, onState });
+socket.start();

@@ -1,0 +1,164 @@
+// One room's WebSocket: connect, watch for silence, reconnect with backoff. Knows nothing of
+// messages; it hands every frame to `onFrame` and every state change to `onState`.
+
+export const CLOSE_NO_ROOM = 4404;
+export const CLOSE_RESTART = 1012;
+export const CLOSE_TOO_SLOW = 4008;
+
+const FIRST_DELAY = 0.5; // seconds; doubles per failed attempt
+const MAX_DELAY = 10;
+// A connection that has not said welcome by then is as good as dead.
+const HANDSHAKE_TIMEOUT = 10;
+// Silence longer than this many heartbeats means the connection is dead even if TCP has not noticed.
+const SILENCE_HEARTBEATS = 2.5;
+
+export function socketUrl(location, slug, after = null) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const query = after === null ? "" : `?after=${encodeURIComponent(after)}`;
+  return `${scheme}//${location.host}/ws/rooms/${encodeURIComponent(slug)}/${query}`;
+}
+
+// Exponential backoff with ±50 % jitter, so that a restarted server is not hit by everyone at once.
+export function backoffDelay(attempt, random = Math.random) {
+  const base = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** attempt);
+  return base * (0.5 + random());
+}
+
+export class RoomSocket {
+  constructor({ slug, resumeAfter, onFrame, onState, location = window.location }) {
+    this.slug = slug;
+    this.resumeAfter = resumeAfter; // () => seq or null, asked at every (re)connect
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.location = location;
+    this.ws = null;
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.silenceTimer = null;
+    this.silenceLimit = HANDSHAKE_TIMEOUT;
+    this.stopped = false;
+    this.state = "closed";
+    this.retryNow = () => {
+      if (this.state === "reconnecting") this.connect();
+    };
+    this.onVisible = () => {
+      if (document.visibilityState === "visible") this.retryNow();
+    };
+  }
+
+  start() {
+    window.addEventListener("online", this.retryNow);
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.connect();
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  // Stop for good (the page is going away, or the room does not exist).
+  stop(state = "closed") {
+    this.stopped = true;
+    window.removeEventListener("online", this.retryNow);
+    document.removeEventListener("visibilitychange", this.onVisible);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.silenceTimer);
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) {
+      this.setState("closing");
+      this.ws.close(1000);
+    } else {
+      this.setState(state);
+    }
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.detach();
+    this.setState("connecting", { retry: this.attempt > 0 });
+    const ws = new WebSocket(socketUrl(this.location, this.slug, this.resumeAfter()));
+    this.ws = ws;
+    this.silenceLimit = HANDSHAKE_TIMEOUT;
+    this.armSilence();
+    // "open" waits for the welcome: a socket the server accepts only to close (4404) never was.
+    ws.onmessage = (event) => this.received(event);
+    ws.onclose = (event) => this.closed(event.code);
+  }
+
+  received(event) {
+    this.armSilence();
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return; // not our protocol; the server never sends this
+    }
+    if (frame === null || typeof frame !== "object") return;
+    if (frame.type === "welcome") {
+      this.attempt = 0; // a real session started: the next failure starts the backoff over
+      if (Number(frame.heartbeat) > 0) this.silenceLimit = SILENCE_HEARTBEATS * Number(frame.heartbeat);
+      this.armSilence();
+      this.setState("open");
+    }
+    this.onFrame(frame);
+  }
+
+  armSilence() {
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => this.dropDead(), this.silenceLimit * 1000);
+  }
+
+  // Silence: the connection is dead even if the browser has not noticed. Give up on it at once.
+  dropDead() {
+    if (!this.ws) return;
+    const ws = this.ws;
+    this.detach();
+    this.setState("closing");
+    try {
+      ws.close(4000, "no heartbeat");
+    } catch {
+      // already closed
+    }
+    this.scheduleRetry();
+  }
+
+  closed(code) {
+    this.detach();
+    if (this.stopped) {
+      this.setState("closed");
+    } else if (code === CLOSE_NO_ROOM) {
+      this.stop("gone");
+    } else {
+      // 1012 (restart) is expected to be brief: retry soon, still jittered.
+      if (code === CLOSE_RESTART) this.attempt = 0;
+      this.scheduleRetry();
+    }
+  }
+
+  scheduleRetry() {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt);
+    this.attempt += 1;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay * 1000);
+    this.setState("reconnecting", { retryAt: Date.now() + delay * 1000 });
+  }
+
+  detach() {
+    clearTimeout(this.silenceTimer);
+    if (!this.ws) return;
+    this.ws.onmessage = this.ws.onclose = null;
+    this.ws = null;
+  }
+
+  setState(state, detail = {}) {
+    this.state = state;
+    this.onState(state, detail);
+  }
+}

@@ -1,0 +1,108 @@
+// Keeps the timeline complete: the first page, resuming after a reconnect, filling seq gaps,
+// catching up when a heartbeat shows we missed something, and paging backwards.
+//
+// `known` is the highest seq up to which every stored message is on screen or already asked for,
+// so a seq left empty by a deleted message is fetched once, not at every heartbeat.
+
+const PAGE = 50;
+const FILL_PAGE = 100;
+
+export class Sync {
+  // show(messages, how) puts messages on screen; how is "reset", "live", "fill" or "older".
+  constructor({ timeline, send, show }) {
+    this.timeline = timeline;
+    this.send = send;
+    this.show = show;
+    this.known = 0;
+    this.started = false; // a first history has arrived: later connections resume
+    this.roomLastSeq = 0;
+    this.olderAvailable = false;
+    this.loadingOlder = false;
+    this.fills = new Map(); // "after:before" -> { after, before } asked and not yet answered
+  }
+
+  // The `after` for the next connection: the highest seq shown, or lower if a fill was in flight.
+  resumeAfter() {
+    if (!this.started) return null;
+    let after = this.timeline.size ? this.timeline.highest : this.known;
+    for (const fill of this.fills.values()) after = Math.min(after, fill.after);
+    return after;
+  }
+
+  welcome(frame) {
+    this.roomLastSeq = Number(frame.last_seq) || 0;
+    this.loadingOlder = false;
+  }
+
+  // Returns what kind of history it was: "initial", "fill" or "older".
+  history(frame) {
+    const query = frame.query;
+    if (query === null || query === undefined) {
+      this.initial(frame);
+      return "initial";
+    }
+    if (query.after !== null && query.after !== undefined) {
+      this.filled(frame, query);
+      return "fill";
+    }
+    this.olderAvailable = frame.has_more;
+    this.loadingOlder = false;
+    this.show(frame.messages, "older");
+    return "older";
+  }
+
+  initial(frame) {
+    // Answers to the old connection's requests will never come, and this history covers them.
+    // Not earlier, at welcome: a connection that drops before its history must still resume from
+    // below the gaps that were open.
+    this.fills.clear();
+    this.started = true;
+    if (frame.resumed) {
+      this.known = Math.max(this.known, this.roomLastSeq);
+      this.show(frame.messages, "live");
+    } else {
+      // A first page, or the server could not resume from where we were: start over.
+      this.olderAvailable = frame.has_more;
+      this.known = this.roomLastSeq;
+      this.show(frame.messages, "reset");
+    }
+  }
+
+  filled(frame, query) {
+    this.fills.delete(`${query.after}:${query.before}`);
+    this.show(frame.messages, "fill");
+    if (frame.has_more && frame.messages.length) {
+      const last = frame.messages[frame.messages.length - 1].seq;
+      this.fill(last, query.before);
+    }
+  }
+
+  message(frame) {
+    if (frame.seq > this.known + 1) this.fill(this.known, frame.seq); // e.g. 41 then 43: ask for 42
+    this.known = Math.max(this.known, frame.seq);
+    this.show([frame], "live");
+  }
+
+  heartbeat(frame) {
+    const last = Number(frame.last_seq);
+    if (this.started && last > this.known) {
+      this.fill(this.known, null);
+      this.known = last;
+    }
+  }
+
+  fill(after, before) {
+    const key = `${after}:${before}`;
+    if (this.fills.has(key)) return;
+    const frame = { type: "history", after, limit: FILL_PAGE };
+    if (before !== null) frame.before = before;
+    if (this.send(frame)) this.fills.set(key, { after, before });
+  }
+
+  loadOlder() {
+    if (this.loadingOlder || !this.olderAvailable) return false;
+    const lowest = this.timeline.lowest ?? this.known + 1;
+    this.loadingOlder = this.send({ type: "history", before: lowest, limit: PAGE });
+    return this.loadingOlder;
+  }
+}

@@ -1,0 +1,164 @@
+// The conversation: messages kept in seq order, whatever order they arrive in, each seq once.
+// Grouping by author and day, day separators and the "new messages" divider follow from the order.
+
+import { avatar, el } from "./dom.js";
+import { dayKey, formatClock, formatDay, formatFull } from "./time.js";
+
+// Messages closer together than this, by the same author, read as one group.
+const GROUP_GAP_MS = 5 * 60 * 1000;
+
+export class Timeline {
+  constructor(list, { you = "" } = {}) {
+    this.list = list;
+    this.you = you;
+    this.items = new Map(); // seq -> <li>
+    this.dividerAfter = null; // messages above this seq are "new"
+  }
+
+  get size() {
+    return this.items.size;
+  }
+
+  get highest() {
+    let top = 0;
+    for (const seq of this.items.keys()) if (seq > top) top = seq;
+    return top;
+  }
+
+  get lowest() {
+    let low = null;
+    for (const seq of this.items.keys()) if (low === null || seq < low) low = seq;
+    return low;
+  }
+
+  has(seq) {
+    return this.items.has(seq);
+  }
+
+  // Insert messages (any order); returns those that were new.
+  insert(messages) {
+    const added = [];
+    for (const message of messages) {
+      if (!Number.isSafeInteger(message.seq) || this.items.has(message.seq)) continue;
+      const item = this.render(message);
+      this.items.set(message.seq, item);
+      this.place(item, message.seq);
+      added.push(message);
+    }
+    if (added.length) this.relayout();
+    return added;
+  }
+
+  remove(seq) {
+    const item = this.items.get(seq);
+    if (!item) return false;
+    this.items.delete(seq);
+    item.remove();
+    this.relayout();
+    return true;
+  }
+
+  clear() {
+    this.items.clear();
+    this.list.replaceChildren();
+  }
+
+  // A join/leave/info line at the current end of the conversation; it has no seq.
+  notice(text, kind = "info") {
+    const item = el("li", { className: `notice notice--${kind}` }, [
+      el("span", { text }),
+      el("time", { text: formatClock(new Date()), attrs: { datetime: new Date().toISOString() } }),
+    ]);
+    this.list.append(item);
+    this.relayout();
+    return item;
+  }
+
+  setDivider(afterSeq) {
+    this.dividerAfter = afterSeq;
+    this.relayout();
+  }
+
+  render(message) {
+    const sent = new Date(message.sent_at);
+    const name = message.author?.name ?? "unknown";
+    const mine = name === this.you;
+    const time = () =>
+      el("time", { text: formatClock(sent), attrs: { datetime: message.sent_at, title: formatFull(sent) } });
+    const head = el("div", { className: "msg-head" }, [
+      el("span", { className: "author", text: name }),
+      message.author?.guest ? el("span", { className: "badge badge--muted", text: "guest" }) : null,
+      time(),
+    ]);
+    return el(
+      "li",
+      {
+        className: mine ? "msg msg--mine" : "msg",
+        attrs: { id: `m-${message.seq}` },
+        dataset: { seq: message.seq, author: name, day: dayKey(sent), at: sent.getTime() },
+      },
+      [
+        avatar(name),
+        el("div", { className: "msg-main" }, [
+          head,
+          el("p", { className: "body", text: message.body }),
+        ]),
+        el("span", { className: "gutter-time" }, [time()]),
+      ],
+    );
+  }
+
+  // Before the first message with a higher seq, so that notices stay where they happened.
+  place(item, seq) {
+    let next = null;
+    for (const [other, node] of this.items) {
+      if (other > seq && (next === null || other < next.seq)) next = { seq: other, node };
+    }
+    if (next) next.node.before(item);
+    else this.list.append(item);
+  }
+
+  relayout() {
+    for (const sep of this.list.querySelectorAll(":scope > .sep")) sep.remove();
+    let previous = null; // the <li> just before, message or notice
+    let lastDay = null;
+    let dividerPlaced = false;
+    for (const item of Array.from(this.list.children)) {
+      if (!item.classList.contains("msg")) {
+        previous = item;
+        continue;
+      }
+      const seq = Number(item.dataset.seq);
+      let breaks = false;
+      if (item.dataset.day !== lastDay) {
+        const date = new Date(Number(item.dataset.at));
+        item.before(
+          el("li", { className: "sep sep--day", attrs: { role: "separator" } }, [
+            el("span", { text: formatDay(date) }),
+          ]),
+        );
+        lastDay = item.dataset.day;
+        breaks = true;
+      }
+      if (!dividerPlaced && this.dividerAfter !== null && seq > this.dividerAfter && this.hasOlderThan(seq)) {
+        item.before(
+          el("li", { className: "sep sep--new", attrs: { role: "separator" } }, [el("span", { text: "New messages" })]),
+        );
+        dividerPlaced = true;
+        breaks = true;
+      }
+      const continues =
+        !breaks &&
+        previous?.classList.contains("msg") &&
+        previous.dataset.author === item.dataset.author &&
+        Number(item.dataset.at) - Number(previous.dataset.at) < GROUP_GAP_MS;
+      item.classList.toggle("msg--cont", Boolean(continues));
+      previous = item;
+    }
+  }
+
+  hasOlderThan(seq) {
+    for (const other of this.items.keys()) if (other < seq && other <= this.dividerAfter) return true;
+    return false;
+  }
+}

@@ -1,0 +1,48 @@
+// "alice is typing…": shown on typing frames, fading out when they stop coming.
+
+const VISIBLE_MS = 4000; // the server relays at most one typing frame per 2 s per user
+export const SEND_EVERY_MS = 2000;
+
+export class TypingIndicator {
+  constructor(node) {
+    this.node = node;
+    this.typers = new Map(); // name -> expiry timer
+  }
+
+  saw(name) {
+    clearTimeout(this.typers.get(name));
+    this.typers.set(
+      name,
+      setTimeout(() => this.stopped(name), VISIBLE_MS),
+    );
+    this.render();
+  }
+
+  stopped(name) {
+    if (!this.typers.has(name)) return;
+    clearTimeout(this.typers.get(name));
+    this.typers.delete(name);
+    this.render();
+  }
+
+  render() {
+    const names = Array.from(this.typers.keys());
+    let text = "";
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = "Several people are typing…";
+    // Keep the old text while fading out, so that it does not vanish mid-transition.
+    if (text) this.node.textContent = text;
+    this.node.classList.toggle("is-active", Boolean(text));
+  }
+}
+
+// Calls `send` at most once per interval while the user keeps typing.
+export function throttle(send, interval = SEND_EVERY_MS, now = () => Date.now()) {
+  let last = -Infinity;
+  return () => {
+    const t = now();
+    if (t - last < interval) return;
+    if (send()) last = t;
+  };
+}

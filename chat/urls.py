@@ -1,0 +1,11 @@
+from django.urls import path
+
+from chat import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.room_index, name="index"),
+    path("rooms/<slug:slug>/", views.room_detail, name="room"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,133 @@
+"""A worker process's connections, and its duties towards them.
+
+Every CHAT_HEARTBEAT_SECONDS, for each room with members here: keep their presence alive, announce
+users whose connections expired (a killed worker's), and tell each member the room's last seq so
+that a client notices any broadcast it missed. On a graceful shutdown, ask every client to
+reconnect elsewhere (close code 1012) before the process goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from functools import cache
+from typing import TYPE_CHECKING
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chat import broadcast, db, protocol, selectors
+from chat.presence import presence
+
+if TYPE_CHECKING:
+    from chat.consumers import RoomConsumer
+
+logger = logging.getLogger(__name__)
+
+
+CLOSE_RESTARTING = 1012
+# Time for the close frames to leave the socket buffers before the process exits.
+SHUTDOWN_GRACE_SECONDS = 0.5
+
+
+class Worker:
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.rooms: dict[str, dict[str, RoomConsumer]] = {}
+        self._online: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._hooked = False
+        self.closing = False
+
+    def register(self, slug: str, consumer: RoomConsumer) -> bool:
+        """Serve this consumer's room; False once the worker is shutting down (send it away)."""
+        if self.closing:
+            return False
+        self.rooms.setdefault(slug, {})[consumer.channel_name] = consumer
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="chat-heartbeat")
+        if not self._hooked:
+            self._hooked = True
+            layer = get_channel_layer()
+            if hasattr(layer, "on_reconnect"):
+                # After a pub/sub outage, tell clients the last seq now rather than in a while.
+                layer.on_reconnect(self.wake)
+            self._hook_shutdown()
+        return True
+
+    def unregister(self, slug: str, consumer: RoomConsumer) -> None:
+        members = self.rooms.get(slug)
+        if members is not None:
+            members.pop(consumer.channel_name, None)
+            if not members:
+                del self.rooms[slug]
+
+    def _hook_shutdown(self) -> None:
+        # Under daphne, Twisted runs "before shutdown" triggers on SIGTERM/SIGINT and waits for
+        # the Deferreds they return; daphne then cancels the applications. Elsewhere: nothing to do.
+        reactor = sys.modules.get("twisted.internet.reactor")
+        if reactor is None:
+            return
+        from twisted.internet.defer import Deferred
+
+        reactor.addSystemEventTrigger(
+            "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(self.close_all()))
+        )
+
+    async def close_all(self) -> None:
+        """Ask every client to reconnect (to another worker) and give the frames time to leave."""
+        # From now on newcomers are sent away too, or they would be welcomed by a dying worker.
+        self.closing = True
+        consumers = [c for members in self.rooms.values() for c in members.values()]
+        for consumer in consumers:
+            await consumer.close(CLOSE_RESTARTING)
+        if consumers:
+            logger.info("shutdown: asked %d clients to reconnect", len(consumers))
+            await asyncio.sleep(SHUTDOWN_GRACE_SECONDS)
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+            try:
+                await self.beat()
+            except Exception:
+                logger.exception("heartbeat failed")
+
+    async def beat(self) -> None:
+        slugs = list(self.rooms)
+        if not slugs:
+            return
+        last_seqs = await db.run(selectors.room_last_seqs, slugs=slugs)
+        for slug in slugs:
+            members = self.rooms.get(slug)
+            if not members:
+                continue
+            try:
+                await presence().refresh(slug, [(c.identity, c.channel_name) for c in members.values()])
+                gone, online = await presence().sweep(slug)
+                self._online[slug] = online
+                for user in gone:
+                    frame = protocol.presence_frame(event="leave", user=user, online=online)
+                    await broadcast.frame_send(slug, frame)
+            except (RedisError, OSError) as exc:
+                logger.warning("presence of %s not refreshed: %s", slug, exc)
+            frame = protocol.heartbeat_frame(last_seq=last_seqs.get(slug, 0), online=self._online.get(slug, 0))
+            for consumer in tuple(members.values()):
+                await consumer.send_frame(frame)
+
+
+@cache
+def worker() -> Worker:
+    return Worker(settings.CHAT_HEARTBEAT_SECONDS)
