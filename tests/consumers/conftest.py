@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+from chatsite.asgi import application
+from tests import shapes
+
+
+class Client:
+    """A WebSocket client of the full ASGI app (origin check, sessions, auth) that checks every frame."""
+
+    def __init__(self, path: str) -> None:
+        self.comm = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1")])
+        self.welcome: dict[str, Any] = {}
+        self.history: dict[str, Any] = {}
+
+    async def open(self) -> Client:
+        connected, _ = await self.comm.connect()
+        assert connected
+        return self
+
+    async def join(self) -> Client:
+        await self.open()
+        self.welcome = await self.expect("welcome")
+        self.history = await self.expect("history")
+        return self
+
+    async def recv(self, timeout: float = 2.0) -> dict[str, Any]:
+        return shapes.check(orjson.loads(await self.comm.receive_from(timeout)))
+
+    async def expect(self, kind: str, timeout: float = 2.0) -> dict[str, Any]:
+        """The next frame of this type; frames of other types on the way are skipped."""
+        while True:
+            frame = await self.recv(timeout)
+            if frame["type"] == kind:
+                return frame
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.comm.send_to(text_data=orjson.dumps(frame).decode())
+
+    async def send_text(self, text: str) -> None:
+        await self.comm.send_to(text_data=text)
+
+    async def silent(self, timeout: float = 0.2) -> bool:
+        return await self.comm.receive_nothing(timeout)
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    clients: list[Client] = []
+
+    async def _connect(slug: str = "lobby", query: str = "", join: bool = True) -> Client:
+        client = Client(f"/ws/rooms/{slug}/" + (f"?{query}" if query else ""))
+        clients.append(client)
+        return await (client.join() if join else client.open())
+
+    yield _connect
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture(autouse=True)
+async def close_orm_thread_connections() -> AsyncIterator[None]:
+    """The async ORM (acreate, aupdate) opens connections in asgiref's thread; close them after."""
+    yield
+    await sync_to_async(connections.close_all)()

@@ -1,0 +1,514 @@
+// The room page as a whole (room.js wires the socket, sync, timeline and outbox together), run against
+// a hand-built page shaped like templates/chat/room.html, a fake WebSocket and mocked timers.
+// room.js runs on import, so each test imports a fresh copy (a distinct ?query makes a new module).
+
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, mock, test } from "node:test";
+
+import { build, FakeEventTarget, fakeStorage, FakeWebSocket, installDocument } from "./fakes.mjs";
+
+const ROOM = { slug: "general", name: "General", topic: "", archived: false };
+let doc;
+let storage;
+let copies = 0;
+
+function page({ slug, you, archived, otherRooms }) {
+  return [
+    "div",
+    { id: "app", dataset: { room: slug, maxBody: "20", you, archived: String(archived) } },
+    [
+      "nav",
+      { id: "rooms-panel" },
+      ["strong", { id: "you-name" }, you],
+      ...otherRooms.map(([otherSlug, lastSeq]) => [
+        "a",
+        { dataset: { slug: otherSlug, lastSeq: String(lastSeq) } },
+        ["span", { className: "room-name" }, otherSlug],
+        ["span", { className: "unread", hidden: true }],
+      ]),
+    ],
+    ["button", { dataset: { panel: "rooms" }, attrs: { "aria-controls": "rooms-panel", "aria-expanded": "false" } }],
+    ["h1", { id: "room-name" }, ROOM.name],
+    ["p", { id: "room-topic", hidden: true }],
+    ["p", { id: "conn" }, "Connecting…"],
+    ["span", { className: "online-pill" }, ["span", { dataset: { onlineFor: slug } }, "–"]],
+    [
+      "main",
+      { id: "content", className: "conversation" },
+      [
+        "div",
+        { id: "log" },
+        ["button", { id: "load-older", hidden: true }, "Load older messages"],
+        ["p", { id: "empty", hidden: true }],
+        ["ol", { id: "timeline" }],
+        ["ol", { id: "pending" }],
+      ],
+      ["button", { id: "jump", hidden: true }, ["span", { id: "jump-count" }, "0"]],
+      ["div", { id: "announcer" }],
+      ["p", { id: "typing" }],
+      ["p", { id: "alert", hidden: true }],
+      [
+        "form",
+        { id: "composer" },
+        ["textarea", { id: "body" }],
+        ["button", { attrs: { type: "submit" } }, "Send"],
+        ["p", { id: "counter", hidden: true }],
+        ["p", { id: "archived-note", hidden: true }],
+        ["p", { id: "gone-note", hidden: true }],
+      ],
+    ],
+    ["aside", { id: "members-panel" }, ["ul", { id: "members" }]],
+  ];
+}
+
+// Opens the room page: builds the DOM, installs the browser globals, runs room.js.
+async function openRoom({ slug = "general", you = "ann", archived = false, readMark = null, otherRooms = [] } = {}) {
+  doc = installDocument();
+  doc.title = "General · Chat";
+  doc.body.append(build(doc, page({ slug, you, archived, otherRooms })));
+  const location = { protocol: "https:", host: "chat.example.org" };
+  globalThis.window = Object.assign(new FakeEventTarget(), { location });
+  globalThis.CSS = { escape: (value) => String(value).replace(/["\\]/g, "\\$&") };
+  storage = fakeStorage();
+  if (readMark !== null) storage.setItem(`chat:read:${slug}`, String(readMark));
+  globalThis.localStorage = storage;
+  copies += 1;
+  await import(`../../chat/static/chat/room.js?copy=${copies}`);
+  return FakeWebSocket.last;
+}
+
+beforeEach(() => {
+  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: Date.UTC(2026, 10, 21, 12) });
+  mock.method(Math, "random", () => 0.5); // reconnect after exactly 0.5 s
+  FakeWebSocket.instances = [];
+  globalThis.WebSocket = FakeWebSocket;
+});
+
+afterEach(() => {
+  mock.timers.reset();
+  mock.restoreAll();
+});
+
+// -- The server's side --------------------------------------------------------------------------
+
+const user = (name, guest = false) => ({ name, guest });
+const message = (seq, { author = "bob", body = `message ${seq}`, client_id = null, room = "general" } = {}) => ({
+  type: "message",
+  room,
+  seq,
+  author: user(author),
+  body,
+  sent_at: new Date(Date.UTC(2026, 10, 21, 11, 0, seq)).toISOString(),
+  client_id,
+});
+const range = (from, to, options) => Array.from({ length: to - from + 1 }, (_, i) => message(from + i, options));
+
+// The server accepts, says welcome, then sends the first history (as RoomConsumer._replay does).
+function connect(ws, { lastSeq = 0, messages = [], online = [user("ann"), user("bob")], resumed = false } = {}) {
+  ws.open();
+  ws.receive({ type: "welcome", room: ROOM, you: user("ann"), online, last_seq: lastSeq, heartbeat: 15 });
+  ws.receive({ type: "history", messages, has_more: false, resumed, reset: false, query: null });
+}
+
+// The answer to a history request.
+const answer = (messages, query, { has_more = false } = {}) => ({
+  type: "history",
+  messages,
+  has_more,
+  resumed: false,
+  reset: false,
+  query,
+});
+
+// -- What the user sees -------------------------------------------------------------------------
+
+const $ = (id) => doc.getElementById(id);
+const onScreen = () => $("timeline").querySelectorAll(".msg").map((item) => Number(item.dataset.seq));
+const pending = () =>
+  $("pending").children.map((item) => ({
+    body: item.querySelector(".body").textContent,
+    state: item.dataset.state,
+    status: item.querySelector(".outbox-status").textContent,
+  }));
+const sentOfType = (ws, type) => ws.sent.filter((frame) => frame.type === type);
+
+function type(text) {
+  const textarea = $("body");
+  textarea.value = text;
+  textarea.dispatchEvent({ type: "input" });
+}
+
+function pressEnter({ shiftKey = false } = {}) {
+  return $("body").dispatchEvent({ type: "keydown", key: "Enter", shiftKey, isComposing: false });
+}
+
+function write(text) {
+  type(text);
+  pressEnter();
+}
+
+// -- Tests --------------------------------------------------------------------------------------
+
+test("the page connects to its room on the page's own host and shows the history in order", async () => {
+  const ws = await openRoom();
+  assert.equal(ws.url, "wss://chat.example.org/ws/rooms/general/");
+  assert.equal($("conn").textContent, "Connecting…");
+  connect(ws, { lastSeq: 3, messages: [message(1), message(2), message(3)] });
+  assert.deepEqual(onScreen(), [1, 2, 3]);
+  assert.equal($("conn").textContent, "Connected");
+  assert.equal($("you-name").textContent, "ann");
+  assert.equal(doc.querySelector("[data-online-for]").textContent, "2");
+  assert.equal($("empty").hidden, true);
+});
+
+test("an empty room says so", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  assert.equal($("empty").hidden, false);
+});
+
+test("live messages from other workers are shown in seq order, each once", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 1, messages: [message(1)] });
+  for (const seq of [3, 2, 3, 2]) ws.receive(message(seq));
+  assert.deepEqual(onScreen(), [1, 2, 3]);
+});
+
+test("a message for another room is not shown", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 1, messages: [message(1)] });
+  ws.receive(message(2, { room: "random" }));
+  assert.deepEqual(onScreen(), [1]);
+});
+
+test("a seq jump asks the server for the missing message and shows it in place", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 41, messages: range(1, 41) });
+  ws.receive(message(43));
+  assert.deepEqual(sentOfType(ws, "history"), [{ type: "history", after: 41, before: 43, limit: 100 }]);
+  ws.receive(answer([message(42)], { after: 41, before: 43, limit: 100 }));
+  assert.deepEqual(onScreen().slice(-3), [41, 42, 43]);
+});
+
+test("a heartbeat showing a missed message fetches it", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 5, messages: range(1, 5) });
+  ws.receive({ type: "heartbeat", last_seq: 6, online: 3 });
+  assert.deepEqual(sentOfType(ws, "history"), [{ type: "history", after: 5, limit: 100 }]);
+  assert.equal(doc.querySelector("[data-online-for]").textContent, "3");
+});
+
+test("a moderator's deletion removes the message", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3) });
+  ws.receive({ type: "deleted", seq: 2 });
+  assert.deepEqual(onScreen(), [1, 3]);
+});
+
+test("Enter sends the message with a client_id and shows it as sending until it arrives", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  write("hello  ");
+  const [frame] = sentOfType(ws, "message");
+  assert.equal(frame.body, "hello", "trailing whitespace should be trimmed");
+  assert.ok(frame.client_id);
+  assert.equal($("body").value, "", "the composer should be cleared");
+  assert.deepEqual(pending(), [{ body: "hello", state: "sending", status: "Sending…" }]);
+  ws.receive({ type: "ack", client_id: frame.client_id, seq: 1 });
+  assert.equal(pending()[0].state, "sent");
+  ws.receive(message(1, { author: "ann", body: "hello", client_id: frame.client_id }));
+  assert.deepEqual(pending(), []);
+  assert.deepEqual(onScreen(), [1]);
+});
+
+test("Shift+Enter and blank messages send nothing", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  type("line one");
+  pressEnter({ shiftKey: true });
+  write("   \n ");
+  assert.deepEqual(sentOfType(ws, "message"), []);
+});
+
+test("a message over the length limit is not sent and the counter says by how much", async () => {
+  const ws = await openRoom(); // the page says max 20
+  connect(ws);
+  write("x".repeat(23));
+  assert.deepEqual(sentOfType(ws, "message"), []);
+  assert.equal($("counter").hidden, false);
+  assert.equal($("counter").textContent, "3 characters too long");
+  assert.equal($("body").value, "x".repeat(23), "the text must not be lost");
+});
+
+test("the length limit counts characters, not UTF-16 units", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  type("🦊".repeat(19)); // 19 characters, 38 UTF-16 units
+  assert.equal($("counter").textContent, "1 character left");
+  write("🦊".repeat(20)); // 20 characters, 40 UTF-16 units
+  assert.equal(sentOfType(ws, "message").length, 1);
+});
+
+test("an error frame with our client_id marks that message failed, with the server's reason", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  write("spam");
+  const [frame] = sentOfType(ws, "message");
+  ws.receive({
+    type: "error",
+    code: "rate_limited",
+    detail: "Too many messages; slow down.",
+    client_id: frame.client_id,
+    retry_after: 2,
+  });
+  const [entry] = pending();
+  assert.equal(entry.state, "failed");
+  assert.match(entry.status, /^Failed: Too many messages; slow down\./);
+  assert.equal($("alert").hidden, true, "a refusal tied to a message belongs on the message");
+});
+
+test("an error frame without a client_id shows an alert that goes away", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  ws.receive({ type: "error", code: "bad_request", detail: "Bad request." });
+  assert.equal($("alert").hidden, false);
+  assert.equal($("alert").textContent, "Bad request.");
+  mock.timers.tick(8000);
+  assert.equal($("alert").hidden, true);
+});
+
+test("read_only closes the composer", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  write("hello");
+  const [frame] = sentOfType(ws, "message");
+  ws.receive({ type: "error", code: "read_only", detail: "This room is archived.", client_id: frame.client_id });
+  assert.equal($("body").disabled, true);
+  assert.equal($("archived-note").hidden, false);
+  write("again");
+  assert.equal(sentOfType(ws, "message").length, 1);
+});
+
+test("after a reconnect, an unacknowledged message is re-sent with the same client_id", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3) });
+  write("are you there?");
+  const [first] = sentOfType(ws, "message");
+  ws.serverClose(1006); // dropped before the ack
+  assert.match($("conn").textContent, /^Reconnecting/);
+  mock.timers.tick(500);
+  const next = FakeWebSocket.last;
+  assert.notEqual(next, ws);
+  assert.equal(next.url, "wss://chat.example.org/ws/rooms/general/?after=3");
+  assert.deepEqual(sentOfType(next, "message"), [], "re-sent before the history could show it was stored");
+  connect(next, { lastSeq: 3, resumed: true });
+  assert.deepEqual(sentOfType(next, "message"), [first]);
+  assert.equal(pending()[0].state, "sending");
+});
+
+test(
+  "a missing message is fetched even when a reconnect drops between welcome and history",
+  async () => {
+    const ws = await openRoom();
+    connect(ws, { lastSeq: 41, messages: range(1, 41) });
+    ws.receive(message(43)); // 42's broadcast was lost; the client asks for it...
+    ws.serverClose(1012); // ...but its worker restarts before answering
+    mock.timers.tick(500);
+    const second = FakeWebSocket.last;
+    assert.match(second.url, /\?after=41$/);
+    second.open();
+    second.receive({ type: "welcome", room: ROOM, you: user("ann"), online: [], last_seq: 43, heartbeat: 15 });
+    second.serverClose(1012); // a rolling restart: this worker goes too, before the history
+    mock.timers.tick(500);
+    const third = FakeWebSocket.last;
+    // The server answers exactly what ?after= asks for.
+    const after = Number(new URL(third.url).searchParams.get("after"));
+    connect(third, { lastSeq: 43, resumed: true, messages: range(after + 1, 43) });
+    third.receive({ type: "heartbeat", last_seq: 43, online: 2 });
+    assert.ok(onScreen().includes(42), `message 42 never shown (resumed after ${after})`);
+  },
+);
+
+test("after a reconnect, a message the history shows as stored is not re-sent", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3) });
+  write("are you there?");
+  const [first] = sentOfType(ws, "message");
+  ws.serverClose(1012);
+  mock.timers.tick(500);
+  const next = FakeWebSocket.last;
+  const stored = message(4, { author: "ann", body: first.body, client_id: first.client_id });
+  connect(next, { lastSeq: 4, resumed: true, messages: [stored] });
+  assert.deepEqual(sentOfType(next, "message"), []);
+  assert.deepEqual(pending(), []);
+  assert.deepEqual(onScreen(), [1, 2, 3, 4]);
+});
+
+test("a message written while disconnected waits, then goes once the room is back", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  ws.serverClose(1006);
+  write("offline note");
+  assert.deepEqual(pending(), [{ body: "offline note", state: "sending", status: "Waiting for the connection…" }]);
+  mock.timers.tick(30_000); // not failed while it could not even be sent
+  assert.equal(pending()[0].state, "sending");
+  connect(FakeWebSocket.last, { resumed: true });
+  assert.equal(sentOfType(FakeWebSocket.last, "message").length, 1);
+});
+
+test("a message sent just before the connection dropped does not fail while reconnecting", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  write("hello");
+  ws.serverClose(1006);
+  mock.timers.tick(30_000); // the server stays unreachable: retries time out one after another
+  assert.equal(pending()[0].state, "sending");
+  connect(FakeWebSocket.last, { resumed: true });
+  assert.equal(sentOfType(FakeWebSocket.last, "message").length, 1);
+});
+
+test("a message with no ack in 10 s while connected is marked failed", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  write("hello");
+  mock.timers.tick(9_999);
+  assert.equal(pending()[0].state, "sending");
+  ws.receive({ type: "heartbeat", last_seq: 0, online: 2 });
+  mock.timers.tick(1);
+  assert.equal(pending()[0].state, "failed");
+});
+
+test("a room that does not exist says so, closes the composer and stops trying", async () => {
+  const ws = await openRoom();
+  ws.open();
+  ws.serverClose(4404);
+  assert.equal($("conn").textContent, "No such room");
+  assert.equal($("body").disabled, true);
+  assert.equal($("gone-note").hidden, false);
+  mock.timers.tick(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
+});
+
+test("the read mark follows what a visible page shows", async () => {
+  const ws = await openRoom({ readMark: 2 });
+  connect(ws, { lastSeq: 5, messages: range(1, 5) });
+  assert.equal(storage.getItem("chat:read:general"), "5");
+  ws.receive(message(6));
+  assert.equal(storage.getItem("chat:read:general"), "6");
+});
+
+test("on load, a 'New messages' divider sits above the first unread message", async () => {
+  const ws = await openRoom({ readMark: 3 });
+  connect(ws, { lastSeq: 5, messages: range(1, 5) });
+  const items = $("timeline").children;
+  const divider = items.findIndex((item) => item.classList.contains("sep--new"));
+  assert.ok(divider > 0, "no divider");
+  assert.equal(items[divider + 1].dataset.seq, "4");
+  assert.ok(items[divider].scrolledIntoView, "the reader should land on the divider");
+});
+
+test("a hidden tab counts others' new messages in its title and keeps them unread", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 2, messages: range(1, 2) });
+  ws.receive(message(3));
+  assert.equal(doc.title, "General · Chat", "a visible page has nothing unread");
+  doc.setVisibility("hidden");
+  ws.receive(message(4));
+  ws.receive(message(5));
+  ws.receive(message(6, { author: "ann", client_id: "x" })); // your own, from another tab
+  assert.equal(doc.title, "(2) General · Chat");
+  assert.equal(storage.getItem("chat:read:general"), "3");
+  doc.setVisibility("visible");
+  assert.equal(doc.title, "General · Chat");
+  assert.equal(storage.getItem("chat:read:general"), "6");
+  const items = $("timeline").children;
+  const divider = items.findIndex((item) => item.classList.contains("sep--new"));
+  assert.equal(items[divider + 1].dataset.seq, "4");
+});
+
+test("other rooms' links are marked unread, this room's is not", async () => {
+  const ws = await openRoom({ otherRooms: [["general", 9], ["random", 4], ["quiet", 0]] });
+  connect(ws);
+  const unread = doc
+    .querySelectorAll("a[data-slug]")
+    .filter((link) => link.classList.contains("has-unread"))
+    .map((link) => link.dataset.slug);
+  assert.deepEqual(unread, ["random"]);
+});
+
+test("someone else typing is shown; your own typing frames are not", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  ws.receive({ type: "typing", user: user("ann") });
+  assert.equal($("typing").classList.contains("is-active"), false);
+  ws.receive({ type: "typing", user: user("bob") });
+  assert.equal($("typing").textContent, "bob is typing…");
+  ws.receive(message(1, { author: "bob" }));
+  assert.equal($("typing").classList.contains("is-active"), false, "bob's message should end his typing");
+});
+
+test("typing sends one typing frame per 2 s, and none for blank input", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  type("   ");
+  assert.equal(sentOfType(ws, "typing").length, 0);
+  for (let i = 1; i <= 10; i += 1) {
+    type("h".repeat(i));
+    mock.timers.tick(300); // 3 s of typing
+  }
+  assert.equal(sentOfType(ws, "typing").length, 2);
+});
+
+test("presence frames add and remove people with a notice in the conversation", async () => {
+  const ws = await openRoom();
+  connect(ws, { online: [user("ann")] });
+  ws.receive({ type: "presence", event: "join", user: user("carol"), online: 2 });
+  ws.receive({ type: "presence", event: "join", user: user("carol"), online: 2 }); // a second tab
+  ws.receive({ type: "presence", event: "leave", user: user("carol"), online: 1 });
+  const notices = $("timeline").querySelectorAll(".notice").map((item) => item.querySelector("span").textContent);
+  assert.deepEqual(notices, ["carol joined", "carol left"]);
+  assert.equal(doc.querySelector("[data-online-for]").textContent, "1");
+});
+
+test("an archived room (room frame) closes the composer, unarchiving reopens it", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  ws.receive({ type: "room", room: { ...ROOM, name: "General (old)", archived: true } });
+  assert.equal($("body").disabled, true);
+  assert.equal($("room-name").textContent, "General (old)");
+  assert.equal(doc.title, "General (old) · Chat");
+  ws.receive({ type: "room", room: ROOM });
+  assert.equal($("body").disabled, false);
+});
+
+test("Load older asks for the page before the oldest message and shows it above", async () => {
+  const ws = await openRoom();
+  ws.open();
+  ws.receive({ type: "welcome", room: ROOM, you: user("ann"), online: [], last_seq: 100, heartbeat: 15 });
+  ws.receive(answer(range(51, 100), null, { has_more: true }));
+  assert.equal($("load-older").hidden, false);
+  $("load-older").click();
+  assert.deepEqual(sentOfType(ws, "history"), [{ type: "history", before: 51, limit: 50 }]);
+  assert.equal($("load-older").disabled, true);
+  ws.receive(answer(range(1, 50), { before: 51, after: null, limit: 50 }));
+  assert.deepEqual(onScreen(), range(1, 100).map((m) => m.seq));
+  assert.equal($("load-older").hidden, true);
+});
+
+test("a stored message that a reset history leaves out of view does not stay in the outbox", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3) });
+  write("hello");
+  const [sent] = sentOfType(ws, "message");
+  ws.receive({ type: "ack", client_id: sent.client_id, seq: 4 }); // stored; its broadcast is lost
+  assert.equal(pending()[0].state, "sent");
+  ws.serverClose(1012);
+  mock.timers.tick(500);
+  const next = FakeWebSocket.last;
+  next.open();
+  next.receive({ type: "welcome", room: ROOM, you: user("ann"), online: [], last_seq: 700, heartbeat: 15 });
+  // Too far behind to resume: the newest page, and message 4 is somewhere in "load older".
+  next.receive({ type: "history", messages: range(651, 700), has_more: true, resumed: false, reset: true, query: null });
+  assert.deepEqual(onScreen(), range(651, 700).map((m) => m.seq));
+  assert.deepEqual(pending(), []);
+});

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import { Sync } from "../../chat/static/chat/sync.js";
+
+// A timeline that only remembers which seqs are on screen, and a server that records requests.
+function setup({ connected = true } = {}) {
+  const seqs = new Set();
+  const timeline = {
+    get size() {
+      return seqs.size;
+    },
+    get highest() {
+      return seqs.size ? Math.max(...seqs) : 0;
+    },
+    get lowest() {
+      return seqs.size ? Math.min(...seqs) : null;
+    },
+  };
+  const requests = [];
+  const shown = [];
+  const sync = new Sync({
+    timeline,
+    send: (frame) => {
+      if (!connected) return false;
+      requests.push(frame);
+      return true;
+    },
+    show: (messages, how) => {
+      if (how === "reset") seqs.clear();
+      for (const message of messages) seqs.add(message.seq);
+      shown.push({ how, seqs: messages.map((message) => message.seq) });
+    },
+  });
+  return { sync, seqs, requests, shown };
+}
+
+const msg = (seq) => ({ type: "message", room: "general", seq, body: `#${seq}`, author: { name: "bob" } });
+const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => msg(from + i));
+const history = (messages, { query = null, has_more = false, resumed = false, reset = false } = {}) => ({
+  type: "history",
+  messages,
+  has_more,
+  resumed,
+  reset,
+  query,
+});
+const fillQuery = (after, before = null) => ({ after, before, limit: 100 });
+
+// Connected to a room whose last seq is `last`, showing `messages` as the first page.
+function connected(last, messages, options = {}) {
+  const env = setup(options);
+  env.sync.welcome({ type: "welcome", last_seq: last });
+  env.sync.history(history(messages, { has_more: options.has_more ?? false }));
+  return env;
+}
+
+describe("resuming", () => {
+  test("the first connection asks for no ?after", () => {
+    const { sync } = setup();
+    assert.equal(sync.resumeAfter(), null);
+    sync.welcome({ type: "welcome", last_seq: 10 });
+    assert.equal(sync.resumeAfter(), null, "welcome alone is not a session to resume");
+  });
+
+  test("a reconnect resumes after the highest seq on screen", () => {
+    const { sync } = connected(41, range(1, 41));
+    assert.equal(sync.resumeAfter(), 41);
+    sync.message(msg(42));
+    assert.equal(sync.resumeAfter(), 42);
+  });
+
+  test("a reconnect with a gap fill in flight resumes from below the gap", () => {
+    const { sync } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    assert.equal(sync.resumeAfter(), 41, "resuming after 43 would lose 42 for good");
+  });
+
+  test("a reconnect with a heartbeat catch-up in flight resumes from where the catch-up starts", () => {
+    const { sync } = connected(41, range(1, 41));
+    sync.heartbeat({ type: "heartbeat", last_seq: 45 });
+    assert.equal(sync.resumeAfter(), 41);
+  });
+
+  test("an empty room resumes after the room's last seq", () => {
+    const { sync } = connected(7, []); // seven messages, all deleted
+    assert.equal(sync.resumeAfter(), 7);
+  });
+
+  test("a fill lost with the old connection does not hold back later resumes", () => {
+    const { sync } = connected(41, range(1, 41));
+    sync.message(msg(43)); // asks for 42; the connection drops before the answer
+    assert.equal(sync.resumeAfter(), 41);
+    sync.welcome({ type: "welcome", last_seq: 43 });
+    sync.history(history([msg(42)], { resumed: true })); // the resume brought 42
+    assert.equal(sync.resumeAfter(), 43, "the next reconnect would download 42 and 43 again");
+  });
+
+  test(
+    "a gap fill lost with one connection is still resumed from if the next drops before its history",
+    () => {
+      const { sync } = connected(41, range(1, 41));
+      sync.message(msg(43)); // asks for 42; the connection drops before the answer
+      assert.equal(sync.resumeAfter(), 41);
+      sync.welcome({ type: "welcome", last_seq: 43 }); // the next connection says welcome, then drops
+      assert.equal(sync.resumeAfter(), 41, "resuming after 43 loses 42 for good");
+    },
+  );
+
+  test("a resumed history is shown as live messages and nothing is asked again", () => {
+    const { sync, shown, requests } = connected(41, range(1, 41));
+    sync.welcome({ type: "welcome", last_seq: 44 });
+    assert.equal(sync.history(history(range(42, 44), { resumed: true })), "initial");
+    assert.deepEqual(shown.at(-1), { how: "live", seqs: [42, 43, 44] });
+    sync.heartbeat({ type: "heartbeat", last_seq: 44 });
+    sync.message(msg(45));
+    assert.deepEqual(requests, []);
+  });
+
+  test("a reset history rebuilds the view from the new page", () => {
+    const { sync, seqs, shown } = connected(41, range(1, 41));
+    // The server's database was reset: the room now ends at seq 3.
+    sync.welcome({ type: "welcome", last_seq: 3 });
+    sync.history(history(range(1, 3), { reset: true }));
+    assert.equal(shown.at(-1).how, "reset");
+    assert.deepEqual([...seqs], [1, 2, 3]);
+    assert.equal(sync.resumeAfter(), 3);
+  });
+
+  test("after a reset, new messages continue from the room's new last seq without a fill", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.welcome({ type: "welcome", last_seq: 3 });
+    sync.history(history(range(1, 3), { reset: true }));
+    sync.message(msg(4));
+    assert.deepEqual(requests, []);
+  });
+});
+
+describe("gaps", () => {
+  test("a seq jump (41 then 43) asks once for what lies between", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    sync.message(msg(43)); // the same broadcast twice
+    sync.message(msg(44));
+    assert.deepEqual(requests, [{ type: "history", after: 41, before: 43, limit: 100 }]);
+  });
+
+  test("messages arriving in order ask for nothing", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    for (const seq of [42, 43, 44]) sync.message(msg(seq));
+    assert.deepEqual(requests, []);
+  });
+
+  test("a late arrival below the newest seq asks for nothing more", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    sync.message(msg(42)); // the other worker's broadcast, late
+    assert.equal(requests.length, 1);
+  });
+
+  test("the fill's answer goes on screen as a fill", () => {
+    const { sync, shown, seqs } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    assert.equal(sync.history(history([msg(42)], { query: fillQuery(41, 43) })), "fill");
+    assert.deepEqual(shown.at(-1), { how: "fill", seqs: [42] });
+    assert.ok(seqs.has(42));
+    assert.equal(sync.resumeAfter(), 43, "an answered fill still holds the resume point back");
+  });
+
+  test("a fill answered with has_more asks for the next page after the last message it got", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(300));
+    requests.length = 0;
+    sync.history(history(range(42, 141), { query: fillQuery(41, 300), has_more: true }));
+    assert.deepEqual(requests, [{ type: "history", after: 141, before: 300, limit: 100 }]);
+    sync.history(history(range(142, 241), { query: fillQuery(141, 300), has_more: true }));
+    sync.history(history(range(242, 299), { query: fillQuery(241, 300), has_more: false }));
+    assert.deepEqual(
+      requests.map((frame) => frame.after),
+      [141, 241],
+    );
+    assert.equal(sync.resumeAfter(), 300);
+  });
+
+  test("a heartbeat catch-up with has_more pages on without an upper bound", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.heartbeat({ type: "heartbeat", last_seq: 400 });
+    sync.history(history(range(42, 141), { query: fillQuery(41), has_more: true }));
+    assert.deepEqual(requests.at(-1), { type: "history", after: 141, limit: 100 });
+  });
+
+  test("a fill answered with has_more but no messages does not ask again", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    sync.history(history([], { query: fillQuery(41, 43), has_more: true }));
+    assert.equal(requests.length, 1);
+  });
+});
+
+describe("heartbeats", () => {
+  test("a heartbeat above what we know asks for everything after it", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.heartbeat({ type: "heartbeat", last_seq: 45, online: 2 });
+    assert.deepEqual(requests, [{ type: "history", after: 41, limit: 100 }]);
+  });
+
+  test("the same heartbeat again while the catch-up is pending asks nothing more", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.heartbeat({ type: "heartbeat", last_seq: 45 });
+    sync.heartbeat({ type: "heartbeat", last_seq: 45 });
+    assert.equal(requests.length, 1);
+  });
+
+  test("a heartbeat at or below what we know asks nothing", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.heartbeat({ type: "heartbeat", last_seq: 41 });
+    sync.heartbeat({ type: "heartbeat", last_seq: 30 });
+    sync.heartbeat({ type: "heartbeat" });
+    assert.deepEqual(requests, []);
+  });
+
+  test("a heartbeat before the first history is ignored", () => {
+    const { sync, requests } = setup();
+    sync.welcome({ type: "welcome", last_seq: 10 });
+    sync.heartbeat({ type: "heartbeat", last_seq: 12 });
+    assert.deepEqual(requests, []);
+  });
+
+  test("a hole left by a deleted message is not fetched again at every heartbeat", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43)); // 42 was stored, then deleted by a moderator
+    sync.history(history([], { query: fillQuery(41, 43) }));
+    for (let beat = 0; beat < 5; beat += 1) sync.heartbeat({ type: "heartbeat", last_seq: 43 });
+    assert.equal(requests.length, 1);
+  });
+
+  test("a deleted newest message is not fetched at every heartbeat", () => {
+    // The room's last seq is 42, but 42 was deleted: the first page ends at 41.
+    const { sync, requests } = connected(42, range(1, 41));
+    for (let beat = 0; beat < 5; beat += 1) sync.heartbeat({ type: "heartbeat", last_seq: 42 });
+    assert.deepEqual(requests, []);
+  });
+
+  test("a hole found by a heartbeat catch-up is not fetched again either", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.heartbeat({ type: "heartbeat", last_seq: 44 });
+    sync.history(history([msg(42), msg(44)], { query: fillQuery(41) })); // 43 deleted
+    for (let beat = 0; beat < 5; beat += 1) sync.heartbeat({ type: "heartbeat", last_seq: 44 });
+    assert.equal(requests.length, 1);
+  });
+});
+
+describe("older pages", () => {
+  test("loading older asks for the page before the lowest seq on screen", () => {
+    const { sync, requests } = connected(200, range(151, 200), { has_more: true });
+    assert.equal(sync.loadOlder(), true);
+    assert.deepEqual(requests, [{ type: "history", before: 151, limit: 50 }]);
+  });
+
+  test("a second click while a page is loading sends nothing", () => {
+    const { sync, requests } = connected(200, range(151, 200), { has_more: true });
+    sync.loadOlder();
+    assert.equal(sync.loadOlder(), false);
+    assert.equal(requests.length, 1);
+  });
+
+  test("the answer is shown as older messages and paging continues from the new lowest", () => {
+    const { sync, shown, requests } = connected(200, range(151, 200), { has_more: true });
+    sync.loadOlder();
+    const older = history(range(101, 150), { query: { before: 151, after: null, limit: 50 }, has_more: true });
+    assert.equal(sync.history(older), "older");
+    assert.equal(shown.at(-1).how, "older");
+    sync.loadOlder();
+    assert.deepEqual(requests.at(-1), { type: "history", before: 101, limit: 50 });
+  });
+
+  test("there is nothing to load once a page says has_more: false", () => {
+    const { sync, requests } = connected(200, range(151, 200), { has_more: true });
+    sync.loadOlder();
+    sync.history(history(range(101, 150), { query: { before: 151, after: null, limit: 50 }, has_more: false }));
+    assert.equal(sync.olderAvailable, false);
+    assert.equal(sync.loadOlder(), false);
+    assert.equal(requests.length, 1);
+  });
+
+  test("a room whose first page was complete offers no older page", () => {
+    const { sync, requests } = connected(3, range(1, 3));
+    assert.equal(sync.olderAvailable, false);
+    assert.equal(sync.loadOlder(), false);
+    assert.deepEqual(requests, []);
+  });
+
+  test("an older page lost with a dropped connection can be asked for again", () => {
+    const { sync, requests } = connected(200, range(151, 200), { has_more: true });
+    sync.loadOlder();
+    sync.welcome({ type: "welcome", last_seq: 200 }); // reconnected: that answer will never come
+    sync.history(history([], { resumed: true }));
+    assert.equal(sync.loadOlder(), true);
+    assert.equal(requests.length, 2);
+  });
+
+  test("nothing is marked loading while disconnected", () => {
+    const { sync } = connected(200, range(151, 200), { has_more: true, connected: false });
+    assert.equal(sync.loadOlder(), false);
+    assert.equal(sync.loadingOlder, false);
+  });
+});

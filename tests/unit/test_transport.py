@@ -1,0 +1,100 @@
+"""WebSocket frames built once per broadcast, and the direct write path's ordering rules."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from chat.transport import Transport, text_frame
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_text_frame_header_encodes_every_length_class(size: int) -> None:
+    text = "é" * (size // 2) + "x" * (size % 2)  # multi-byte UTF-8: length is in bytes
+    frame = text_frame(text)
+    payload = text.encode()
+    assert frame[0] == 0x81  # FIN, text; never masked
+    if len(payload) < 126:
+        assert frame[1] == len(payload) and frame[2:] == payload
+    elif len(payload) < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == len(payload) and frame[4:] == payload
+    else:
+        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == len(payload) and frame[10:] == payload
+
+
+class FakeTcp:
+    """The fields of a Twisted FileDescriptor the transport reads, around a real socket pair."""
+
+    TLS = False
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        self.dataBuffer = b""
+        self.offset = 0
+        self._tempDataBuffer: list[bytes] = []
+        self._tempDataLen = 0
+        self.connected = True
+        self._writeDisconnected = False
+
+    def write(self, data: bytes) -> None:
+        self._tempDataBuffer.append(data)
+        self._tempDataLen += len(data)
+
+
+class FakeProtocol:
+    STATE_OPEN = 1
+    state = 1
+
+    def __init__(self, tcp: FakeTcp) -> None:
+        self.transport = tcp
+
+    def sendCloseFrame(self, **kwargs: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def pair() -> Any:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_frame_goes_straight_to_the_socket_when_nothing_waits(pair: Any) -> None:
+    a, b = pair
+    tcp = FakeTcp(a)
+    transport = Transport(FakeProtocol(tcp))
+    assert transport.direct
+    transport.send_frame(text_frame("hello"))
+    assert b.recv(100) == text_frame("hello")
+    assert tcp._tempDataLen == 0
+
+
+def test_frame_queues_behind_what_waits_so_order_is_kept(pair: Any) -> None:
+    a, b = pair
+    tcp = FakeTcp(a)
+    tcp.write(b"earlier")  # e.g. an ack that autobahn wrote and Twisted has not flushed yet
+    Transport(FakeProtocol(tcp)).send_frame(text_frame("later"))
+    assert tcp._tempDataBuffer == [b"earlier", text_frame("later")]
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(100)
+
+
+def test_nothing_is_sent_once_the_websocket_is_closing(pair: Any) -> None:
+    a, b = pair
+    protocol = FakeProtocol(FakeTcp(a))
+    protocol.state = 2  # closing: a data frame may not follow the close frame
+    Transport(protocol).send_frame(text_frame("late"))
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(100)
+    assert protocol.transport._tempDataLen == 0
+
+
+def test_other_servers_get_no_direct_path() -> None:
+    transport = Transport(None)
+    assert not transport.direct and transport.buffered() == 0 and not transport.close_frame(1012)
