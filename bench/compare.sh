@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# compare.sh [SCENARIO ...|all]  -- the shared side-by-side benchmark, with this app as peer "ours".
+#
+# Runs ../shared/bench/compare.sh with EXTRA_PEERS="ours:raw:9500:<this repo>/bench/peer" REF=ours.
+# That harness writes venv/, node_modules/, results/ and run/ next to itself, and ../shared is
+# read-only for us, so by default it runs from a mirror in bench/run/harness/: a folder of symlinks
+# to the shared files (nothing is copied or changed) plus its own writable venv/, node_modules/,
+# results/ and run/. HARNESS=direct runs the shared folder in place (where it is writable and set up).
+#
+# Environment: PEERS, OUT as for the shared compare.sh; SHARED_BENCH (default ../shared/bench);
+# BENCH_APP_REF (below).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SHARED=$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)
+# BENCH_APP_REF=<commit>: run that commit's code (see peer/worker.sh); resolved once, so a commit
+# landing mid-run does not change what the later scenarios measure.
+if [ -n "${BENCH_APP_REF:-}" ]; then BENCH_APP_REF=$(git -C "$HERE/.." rev-parse --verify "$BENCH_APP_REF^{commit}"); export BENCH_APP_REF; fi
+export EXTRA_PEERS=${EXTRA_PEERS:-"ours:raw:9500:$HERE/peer"}
+export REF=${REF:-ours}
+
+if [ "${HARNESS:-mirror}" = direct ]; then
+  exec "$SHARED/compare.sh" "$@"
+fi
+
+MIRROR=$HERE/run/harness
+mkdir -p "$MIRROR"
+for f in "$SHARED"/* "$SHARED"/.gitignore; do
+  name=$(basename "$f")
+  case $name in venv | node_modules | results | run) continue ;; esac
+  ln -sfn "$f" "$MIRROR/$name"
+done
+if [ ! -x "$MIRROR/venv/bin/daphne" ] || [ ! -d "$MIRROR/node_modules/ws" ]; then
+  echo "compare: setting up the harness mirror in $MIRROR (once)" >&2
+  "$MIRROR/setup.sh"
+fi
+
+# Node resolves a symlinked script to its real path and would look for node_modules in ../shared;
+# keep the mirror's path (only after setup.sh: npm itself is a symlinked script that this breaks).
+# Python would write __pycache__ into ../shared's tutorial peer; don't.
+export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--preserve-symlinks --preserve-symlinks-main"
+export PYTHONPYCACHEPREFIX=$MIRROR/pycache
+# WAIT_QUIET=S: first wait up to S seconds for the host to be < 30 % busy over 5 s (the 2 cores are
+# shared with whatever else runs here; the harness records host_cpu_busy_pct but cannot undo it).
+host_busy() { # percent busy over 5 s, from /proc/stat
+  local a b
+  a=($(head -1 /proc/stat)); sleep 5; b=($(head -1 /proc/stat))
+  local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
+  echo $(( 100 - 100 * idle / (total > 0 ? total : 1) ))
+}
+if [ -n "${WAIT_QUIET:-}" ]; then
+  deadline=$((SECONDS + WAIT_QUIET))
+  while busy=$(host_busy) && [ "$busy" -ge 30 ] && [ $SECONDS -lt $deadline ]; do
+    echo "compare: host ${busy}% busy; waiting for it to quieten" >&2
+  done
+  echo "compare: host ${busy}% busy at start" >&2
+fi
+"$MIRROR/compare.sh" "$@"
