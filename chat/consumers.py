@@ -82,6 +82,12 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     async def websocket_connect(self, event: dict[str, Any]) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        if worker.worker().closing:
+            # A dying worker answers nothing, not even "no such room" (which a client takes as
+            # final): it only sends the newcomer on to another worker.
+            await self.base_send({"type": "websocket.accept"})
+            await self.close(worker.CLOSE_RESTARTING)
+            return
         room = await db.run(selectors.room_get, slug=slug)
         await self.base_send({"type": "websocket.accept"})
         if room is None:

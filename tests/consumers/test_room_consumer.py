@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
-from chat import broadcast, protocol, services
+from chat import broadcast, protocol, services, worker
 from chat.models import Message, Room
 from chatsite.asgi import application
 from tests.consumers.conftest import Client
@@ -131,6 +131,21 @@ async def test_unknown_room_is_accepted_then_closed_with_4404() -> None:
     connected, _ = await comm.connect()
     assert connected
     assert await comm.receive_output(2) == {"type": "websocket.close", "code": 4404}
+
+
+@pytest.mark.parametrize("slug", ["den", "nowhere"])
+async def test_a_worker_shutting_down_sends_every_newcomer_elsewhere_with_1012(room: Room, slug: str) -> None:
+    # Even for a room that does not exist: 4404 is final for a client, 1012 only says "not here".
+    shutting_down = worker.worker()
+    shutting_down.closing = True
+    try:
+        comm = WebsocketCommunicator(application, f"/ws/rooms/{slug}/", headers=[(b"origin", b"http://127.0.0.1")])
+        connected, _ = await comm.connect()
+        assert connected
+        assert await comm.receive_output(2) == {"type": "websocket.close", "code": worker.CLOSE_RESTARTING}
+        assert slug not in shutting_down.rooms
+    finally:
+        shutting_down.closing = False
 
 
 async def test_foreign_origin_is_rejected(room: Room) -> None:
