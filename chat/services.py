@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from chat import broadcast
 from chat.identity import Identity
@@ -20,22 +23,18 @@ def message_create(*, room_id: int, author: Identity, body: str, client_id: str 
     A re-send (same room, author and client_id) returns the stored message instead of a copy: the
     database's unique constraint refuses the copy, and the whole attempt (seq included) rolls back.
     """
+    message = Message(
+        room_id=room_id,
+        author_user_id=author.user_id,
+        author_key=author.key,
+        author_name=author.name,
+        author_guest=author.guest,
+        body=body,
+        client_id=client_id,
+        sent_at=timezone.now(),
+    )
     try:
-        with transaction.atomic():
-            seq = _next_seq(room_id)
-            if seq is None:
-                raise RoomReadOnly
-            message = Message.objects.create(
-                room_id=room_id,
-                seq=seq,
-                author_user_id=author.user_id,
-                author_key=author.key,
-                author_name=author.name,
-                author_guest=author.guest,
-                body=body,
-                client_id=client_id,
-            )
-            return message, True
+        stored = _insert_with_next_seq(message)
     except IntegrityError:
         if client_id is None:
             raise
@@ -43,23 +42,52 @@ def message_create(*, room_id: int, author: Identity, body: str, client_id: str 
         if existing is None:
             raise
         return existing, False
+    if not stored:
+        raise RoomReadOnly
+    return message, True
 
 
-def _next_seq(room_id: int) -> int | None:
-    """Bump the room's counter and return it; None if the room is archived or gone.
+def _insert_with_next_seq(message: Message) -> bool:
+    """Bump the room's counter and insert `message` with it; False if the room is archived or gone.
 
-    One round trip (UPDATE ... RETURNING, PostgreSQL and SQLite >= 3.35). The UPDATE also locks the
-    room's row until commit, so seqs are handed out one at a time and commits land in seq order: the
-    stored messages of a room are always a prefix 1..N.
+    The UPDATE locks the room's row until commit, so seqs are handed out one at a time and commits
+    land in seq order: the stored messages of a room are always a prefix 1..N. On PostgreSQL both
+    happen in one statement, one round trip: no BEGIN/COMMIT around it, as a statement is its own
+    transaction (a savepoint inside an outer one). Elsewhere, UPDATE ... RETURNING (SQLite >= 3.35)
+    and the INSERT in one transaction.
     """
-    table = connection.ops.quote_name(Room._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s AND archived = %s RETURNING last_seq",
-            [room_id, False],
-        )
+    room_table = connection.ops.quote_name(Room._meta.db_table)
+    bump = f"UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %s AND archived = %s RETURNING last_seq"
+    if connection.vendor != "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(bump, [message.room_id, False])
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            message.seq = int(row[0])
+            message.save(force_insert=True)
+            return True
+
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    # The seq comes from the UPDATE; every other column is a parameter (typed by the INSERT's
+    # columns, with Django's default client-side binding).
+    values = ", ".join("bumped.last_seq" if f.attname == "seq" else "%s" for f in fields)
+    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields if f.attname != "seq"]
+    sql = (
+        f"WITH bumped AS ({bump}) "
+        f"INSERT INTO {connection.ops.quote_name(Message._meta.db_table)} ({columns}) "
+        f"SELECT {values} FROM bumped RETURNING id, seq"
+    )
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(sql, [message.room_id, False, *params])
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    if row is None:
+        return False
+    message.pk, message.seq = row
+    message._state.adding, message._state.db = False, connection.alias
+    return True
 
 
 def _message_by_client_id(*, room_id: int, author: Identity, client_id: str) -> Message | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.forms.models import model_to_dict
 
 from chat import selectors, services
 from chat.identity import Identity
@@ -27,6 +28,27 @@ def test_seq_counts_from_one_within_each_room(room: Room) -> None:
     assert post(other, "first")[0].seq == 1
     room.refresh_from_db()
     assert room.last_seq == 3
+
+
+def assert_returned_as_stored(message: Message) -> None:
+    stored = Message.objects.get(pk=message.pk)
+    assert model_to_dict(message) == model_to_dict(stored)
+    assert message.sent_at == stored.sent_at and message.sent_at is not None
+
+
+def test_the_returned_message_is_the_stored_row(room: Room) -> None:
+    assert_returned_as_stored(post(room, "inside a transaction (a savepoint)", client_id="c1")[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_returned_message_is_the_stored_row_in_autocommit() -> None:
+    room = Room.objects.create(slug="hall", name="Hall")
+    assert_returned_as_stored(post(room, "its own transaction", author=BOB)[0])
+    assert_returned_as_stored(post(room, "with an id", client_id="c1")[0])
+    again, created = post(room, "with an id", client_id="c1")
+    assert not created and again.seq == 2
+    room.refresh_from_db()
+    assert room.last_seq == 2
 
 
 def test_seq_is_never_reused_after_a_delete(room: Room) -> None:
