@@ -12,12 +12,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import broadcast, db, protocol, selectors, services, worker
+from chat import broadcast, db, protocol, ratelimit, selectors, services, worker
 from chat.identity import Identity, identity_from_scope
 from chat.layers import LocalFanout
 from chat.models import Room
 from chat.presence import presence
-from chat.ratelimit import TokenBucket
 from chat.transport import Transport, text_frame
 
 logger = logging.getLogger(__name__)
@@ -47,7 +46,6 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.pending: list[dict[str, Any]] | None = []
         # Messages up to this seq were sent in the initial history: a later copy is a duplicate.
         self.floor = 0
-        self.bucket = TokenBucket.from_setting(settings.CHAT_RATE_LIMIT)
         self.transport: Transport = scope.get("transport") or Transport()
         self.send_buffer_limit = settings.CHAT_SEND_BUFFER_LIMIT
         self.dropped = False
@@ -203,7 +201,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await self.room_frame(event)
 
     async def _post(self, request: protocol.PostMessage) -> None:
-        wait = self.bucket.take()
+        wait = await ratelimit.limiter().take(self.identity.key)
         if wait:
             raise protocol.ProtocolError(
                 "rate_limited", "Too many messages; slow down.", client_id=request.client_id, retry_after=wait

@@ -1,8 +1,39 @@
-"""Message rate limits: a token bucket per connection."""
+"""Message rate limits: one budget per person, whatever their tabs, rooms and workers.
+
+"N/S" (CHAT_RATE_LIMIT) allows a burst of N messages, refilled at N/S a second. The budget is keyed
+by the identity's key (a user, or a guest's session), so ten tabs do not make ten budgets. With
+Redis it lives there and every worker spends from the same one (GCRA: one key per person holding
+the time at which their budget is full again, on Redis's own clock); without Redis it lives in this
+process, which is then the whole site. If Redis does not answer, each worker falls back to its own
+budgets rather than refusing every message or letting every message through.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable
+from functools import cache
+from typing import Any, Protocol, cast
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chat import redisconn
+
+logger = logging.getLogger(__name__)
+
+
+def parse_rate(value: str) -> tuple[int, float]:
+    """Parse "N/S" (N messages per S seconds) into (N, S)."""
+    count, _, seconds = value.partition("/")
+    try:
+        burst, per = int(count), float(seconds or 1)
+    except ValueError:
+        burst, per = 0, 0.0
+    if burst < 1 or per <= 0:
+        raise ValueError(f"rate limit {value!r}: expected N/S with N >= 1 and S > 0")
+    return burst, per
 
 
 class TokenBucket:
@@ -16,18 +47,97 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = time.monotonic()
 
-    @classmethod
-    def from_setting(cls, value: str) -> TokenBucket:
-        """Parse "N/S": N messages per S seconds."""
-        count, _, seconds = value.partition("/")
-        return cls(int(count), float(seconds or 1))
-
     def take(self) -> float:
         """Spend a token; return 0 if allowed, else the seconds until one is available."""
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+        self._refill()
         if self._tokens >= 1:
             self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self.rate
+
+    def full(self) -> bool:
+        self._refill()
+        return self._tokens >= self.burst
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+
+class RateLimiter(Protocol):
+    async def take(self, key: str) -> float:
+        """Spend one message of `key`'s budget: 0 if allowed, else the seconds until it would be."""
+        ...
+
+
+class LocalRateLimiter:
+    """Budgets in this process's memory. Full budgets are forgotten (a new one is the same)."""
+
+    PRUNE_ABOVE = 10_000
+
+    def __init__(self, burst: int, per: float) -> None:
+        self.burst, self.per = burst, per
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def take(self, key: str) -> float:
+        return self.take_now(key)
+
+    def take_now(self, key: str) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.PRUNE_ABOVE:
+                self._buckets = {k: b for k, b in self._buckets.items() if not b.full()}
+            bucket = self._buckets[key] = TokenBucket(self.burst, self.per)
+        return bucket.take()
+
+
+# KEYS: the person's key. ARGV: emission interval (us), burst. Returns 0, or the wait in us.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local full_at = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
+local wait = full_at - now - (burst - 1) * interval
+if wait > 0 then return wait end
+full_at = full_at + interval
+redis.call('SET', KEYS[1], full_at, 'PX', math.ceil((full_at - now) / 1000) + 1)
+return 0
+"""
+
+
+class RedisRateLimiter:
+    """Budgets in Redis, shared by every worker; this process's budgets while Redis is away."""
+
+    def __init__(self, url: str, prefix: str, burst: int, per: float) -> None:
+        self.url = url
+        self.prefix = f"{prefix}:rl"
+        self.burst = burst
+        self.interval_us = round(per / burst * 1_000_000)
+        self.fallback = LocalRateLimiter(burst, per)
+        self._degraded = False
+
+    async def take(self, key: str) -> float:
+        client = redisconn.client(self.url)
+        try:
+            # redis-py types eval() as sync-or-async; this client is the async one.
+            pending = client.eval(_TAKE, 1, f"{self.prefix}:{key}", self.interval_us, self.burst)
+            wait_us = int(await cast("Awaitable[Any]", pending))
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self._degraded:
+                self._degraded = True
+                logger.warning("rate limits kept per worker until Redis answers again: %r", exc)
+            return self.fallback.take_now(key)
+        if self._degraded:
+            self._degraded = False
+            logger.info("rate limits shared through Redis again")
+        return wait_us / 1_000_000
+
+
+@cache
+def limiter() -> RateLimiter:
+    """The process's rate limiter: shared through Redis when the site has it."""
+    burst, per = parse_rate(settings.CHAT_RATE_LIMIT)
+    if settings.REDIS_URL:
+        return RedisRateLimiter(settings.REDIS_URL, settings.CHAT_LAYER_PREFIX, burst, per)
+    return LocalRateLimiter(burst, per)

@@ -8,19 +8,21 @@ from typing import Any
 import pytest
 from channels.layers import channel_layers
 
-from chat import presence, worker
+from chat import presence, ratelimit, worker
 
 
 @pytest.fixture(autouse=True)
 def fresh_process_state() -> Iterator[None]:
-    """Each test gets a new channel layer, presence store and worker registry, as a new worker would."""
+    """Each test gets a new channel layer, presence store, rate limiter and worker registry, as a new
+    worker would."""
+    caches = (presence.presence, ratelimit.limiter, worker.worker)
     channel_layers.backends.clear()
-    presence.presence.cache_clear()
-    worker.worker.cache_clear()
+    for made in caches:
+        made.cache_clear()
     yield
     channel_layers.backends.clear()
-    presence.presence.cache_clear()
-    worker.worker.cache_clear()
+    for made in caches:
+        made.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,9 @@ from tests import shapes
 class Client:
     """A WebSocket client of the full ASGI app (origin check, sessions, auth) that checks every frame."""
 
-    def __init__(self, path: str) -> None:
-        self.comm = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1")])
+    def __init__(self, path: str, cookie: str | None = None) -> None:
+        headers = [(b"origin", b"http://127.0.0.1")] + ([(b"cookie", cookie.encode())] if cookie else [])
+        self.comm = WebsocketCommunicator(application, path, headers=headers)
         self.welcome: dict[str, Any] = {}
         self.history: dict[str, Any] = {}
 
@@ -59,8 +60,8 @@ class Client:
 async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
     clients: list[Client] = []
 
-    async def _connect(slug: str = "lobby", query: str = "", join: bool = True) -> Client:
-        client = Client(f"/ws/rooms/{slug}/" + (f"?{query}" if query else ""))
+    async def _connect(slug: str = "lobby", query: str = "", join: bool = True, cookie: str | None = None) -> Client:
+        client = Client(f"/ws/rooms/{slug}/" + (f"?{query}" if query else ""), cookie)
         clients.append(client)
         return await (client.join() if join else client.open())
 

@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
 
 from chat import broadcast, protocol, services, worker
+from chat.identity import GUEST_NAME_KEY
 from chat.models import Message, Room
 from chatsite.asgi import application
 from tests.consumers.conftest import Client
@@ -176,6 +178,26 @@ async def test_rate_limit_refuses_a_flood_and_stores_only_what_it_allowed(connec
     assert [e["code"] for e in errors] == ["rate_limited", "rate_limited"]
     assert [e["client_id"] for e in errors] == ["f3", "f4"] and all(e["retry_after"] > 0 for e in errors)
     assert [body for _, body in await stored()] == ["flood 0", "flood 1", "flood 2"]
+
+
+async def test_the_rate_limit_is_one_budget_for_all_of_a_persons_tabs(connect: Connect, room: Room) -> None:
+    session = SessionStore()
+    session[GUEST_NAME_KEY] = "alice"  # as the room page leaves it
+    await sync_to_async(session.create)()
+    cookie = f"sessionid={session.session_key}"
+    with override_settings(CHAT_RATE_LIMIT="3/60"):
+        tabs = [await connect("den", cookie=cookie), await connect("den", cookie=cookie)]
+        stranger = await connect("den")
+        assert tabs[0].welcome["you"] == tabs[1].welcome["you"] == {"name": "alice", "guest": True}
+        for i in range(3):
+            await tabs[i % 2].send({"type": "message", "body": f"tab {i % 2}: {i}", "client_id": f"t{i}"})
+            assert (await tabs[i % 2].expect("ack"))["seq"] == i + 1
+        await tabs[1].send({"type": "message", "body": "tab 1: 3", "client_id": "t3"})
+        refused = await tabs[1].expect("error")
+        await stranger.send({"type": "message", "body": "someone else", "client_id": "s0"})
+        assert (await stranger.expect("ack"))["seq"] == 4
+    assert (refused["code"], refused["client_id"]) == ("rate_limited", "t3")
+    assert [body for _, body in await stored()] == ["tab 0: 0", "tab 1: 1", "tab 0: 2", "someone else"]
 
 
 async def test_presence_join_and_leave_reach_the_others(connect: Connect, room: Room) -> None:
