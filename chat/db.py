@@ -8,13 +8,16 @@ The room's row lock (chat.services.message_create) still hands out seqs one at a
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 # SQLite lets one writer in at a time whatever the threads (and its in-memory test database fails
 # instead of waiting), so more threads would only contend for its lock.
@@ -26,13 +29,31 @@ R = TypeVar("R")
 _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="chat-db")
 
 
+# A connection used this recently is not health-checked again (see _with_upkeep).
+HEALTH_CHECK_IDLE_SECONDS = 1.0
+
+_last_used: weakref.WeakKeyDictionary[BaseDatabaseWrapper, float] = weakref.WeakKeyDictionary()
+
+
 def _with_upkeep(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     # Inside the call's own context: Django's connections are context-local, and
     # database_sync_to_async's upkeep runs outside the context copy that a pooled call uses.
     close_old_connections()
+    # close_old_connections() re-arms CONN_HEALTH_CHECKS, which costs a `SELECT 1` round trip
+    # before the first query: Django does that once per request, here it would be once per call
+    # (each post, each join's reads). A connection that answered within the last second is
+    # trusted, as Django trusts one within a request; one idle longer is checked as usual.
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and now - _last_used.get(conn, float("-inf")) < HEALTH_CHECK_IDLE_SECONDS:
+            conn.health_check_done = True  # type: ignore[attr-defined]  # not in django-stubs
     try:
         return func(*args, **kwargs)
     finally:
+        now = time.monotonic()
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and not conn.errors_occurred:
+                _last_used[conn] = now
         close_old_connections()
 
 

@@ -1,0 +1,71 @@
+"""The ORM pool's upkeep: stale connections are replaced, busy ones are not health-checked per call."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, connections
+
+from chat import db, selectors
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def health_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The health checks Django makes (is_usable), while connections are kept between calls."""
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    made: list[str] = []
+    wrapper = type(connections["default"])
+    original = wrapper.is_usable
+
+    def is_usable(self: object) -> bool:
+        made.append("check")
+        return original(self)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wrapper, "is_usable", is_usable)
+    return made
+
+
+def read() -> int:
+    return db._with_upkeep(lambda: selectors.room_list().count())
+
+
+def test_a_connection_busy_within_the_last_second_is_not_checked_before_each_call(
+    health_checks: list[str],
+) -> None:
+    read()  # (re)connects with the kept-connection settings (and may check the test's connection)
+    health_checks.clear()
+    for _ in range(3):
+        read()
+    assert health_checks == []
+
+
+def test_a_connection_idle_for_longer_is_checked_as_django_would(
+    health_checks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read()
+    health_checks.clear()
+    monkeypatch.setattr(db, "HEALTH_CHECK_IDLE_SECONDS", 0.0)
+    read()
+    assert health_checks == ["check"]
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_the_call(
+    health_checks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose session can be ended from outside")
+    read()
+    health_checks.clear()
+    pid = connection.connection.info.backend_pid
+    # End the session from another connection, as a database restart or a proxy timeout would.
+    other = type(connections["default"])(connection.settings_dict, alias="killer")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    monkeypatch.setattr(db, "HEALTH_CHECK_IDLE_SECONDS", 0.0)
+    assert read() >= 0  # no OperationalError: the check found it dead and reconnected
+    assert health_checks == ["check"]
+    assert connection.connection.info.backend_pid != pid
