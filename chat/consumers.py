@@ -86,13 +86,12 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await self.base_send({"type": "websocket.accept"})
             await self.close(worker.CLOSE_RESTARTING)
             return
-        room = await db.run(selectors.room_get, slug=slug)
+        room, self.identity = await db.run(_room_and_identity, slug, self.scope)
         await self.base_send({"type": "websocket.accept"})
         if room is None:
             await self.close(CLOSE_NO_ROOM)
             return
         self.room = room
-        self.identity = await db.run(identity_from_scope, self.scope)
         try:
             await self.channel_layer.group_add(broadcast.room_group(slug), self.channel_name)
             change = await presence().join(slug, self.identity, self.channel_name)
@@ -266,6 +265,11 @@ def _after_param(scope: dict[str, Any]) -> int | None:
     except ValueError:
         return None
     return after if after >= 0 else None
+
+
+def _room_and_identity(slug: str, scope: dict[str, Any]) -> tuple[Room | None, Identity]:
+    """A join's first reads, in one trip to the database pool."""
+    return selectors.room_get(slug=slug), identity_from_scope(scope)
 
 
 def _initial_page(room_id: int, slug: str, after: int | None) -> tuple[selectors.Page, int]:
