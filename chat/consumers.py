@@ -130,9 +130,13 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             worker.worker().unregister(slug, self)
             try:
                 await self.channel_layer.group_discard(broadcast.room_group(slug), self.channel_name)
-                change = await presence().leave(slug, self.identity, self.channel_name)
-                if change.changed:
-                    await self._announce("leave", change.online)
+                # A restart is not a departure: the client is on its way to another worker, where
+                # its return is not news either. Whoever does not come back expires from presence
+                # like a killed worker's users (TTL + one heartbeat).
+                if not worker.worker().closing:
+                    change = await presence().leave(slug, self.identity, self.channel_name)
+                    if change.changed:
+                        await self._announce("leave", change.online)
             except (RedisError, OSError) as exc:
                 # The heartbeat stops refreshing this connection; the sweep announces it later.
                 logger.warning("leave of %s in %s not recorded: %r", self.identity.name, slug, exc)

@@ -324,6 +324,8 @@ async def test_a_stopped_worker_tells_its_clients_1012_and_they_move_to_the_othe
     for client in [*movers, stayer]:
         await client.wait_for_seqs(6)
     assert (stayer.reconnects, stayer.close_codes) == (0, [])
+    # Nobody left: the movers' restart was neither a `leave` nor, on their return, a `join`.
+    assert stayer.frames("presence") == []
     print(f"\ngraceful restart: clients were back on the other worker {moved:.2f}s after SIGTERM")
 
 
