@@ -246,8 +246,8 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await broadcast.frame_send(self.room.slug, frame, exclude=self.channel_name)
 
     async def _announce(self, event: str, online: int, exclude: str | None = None) -> None:
-        frame = protocol.presence_frame(event=event, user=protocol.user_dict(self.identity), online=online)
-        await broadcast.frame_send(self.room.slug, frame, exclude=exclude)
+        user = protocol.user_dict(self.identity)
+        await worker.worker().announce(self.room.slug, event, user, online, exclude=exclude)
 
     # -- Sending ------------------------------------------------------------------------------
 

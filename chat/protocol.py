@@ -182,6 +182,12 @@ def presence_frame(*, event: str, user: dict[str, Any], online: int) -> str:
     return encode({"type": "presence", "event": event, "user": user, "online": online})
 
 
+def presence_batch_frame(*, changes: list[tuple[str, dict[str, Any]]], online: int) -> str:
+    """Several presence changes at once, in order: [(event, user), ...]."""
+    items = [{"event": event, "user": user} for event, user in changes]
+    return encode({"type": "presence", "event": "batch", "changes": items, "online": online})
+
+
 def typing_frame(*, user: dict[str, Any]) -> str:
     return encode({"type": "typing", "user": user})
 

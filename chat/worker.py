@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sys
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -31,6 +31,36 @@ logger = logging.getLogger(__name__)
 CLOSE_RESTARTING = 1012
 # Time for the close frames to leave the socket buffers before the process exits.
 SHUTDOWN_GRACE_SECONDS = 0.5
+# Presence changes that follow one another this closely in a room go out together (Worker.announce).
+PRESENCE_WINDOW_SECONDS = 0.25
+
+User = dict[str, Any]
+
+
+class _Changes:
+    """A room's presence changes of one window, netted per user: leave + join is no news."""
+
+    def __init__(self) -> None:
+        # (name, guest) -> (event, user, how many changes, exclude); in order of each user's last change.
+        self.by_user: dict[tuple[str, bool], tuple[str, User, int, str | None]] = {}
+        self.online = 0
+
+    def add(self, event: str, user: User, online: int, exclude: str | None) -> None:
+        key = (user["name"], user["guest"])
+        earlier = self.by_user.pop(key, None)
+        self.by_user[key] = (event, user, (earlier[2] if earlier else 0) + 1, exclude)
+        self.online = online
+
+    def frame(self) -> tuple[str, str | None] | None:
+        """The frame that says it all, and whom to leave out; None when nothing changed after all."""
+        net = [(event, user, exclude) for event, user, count, exclude in self.by_user.values() if count % 2]
+        if not net:
+            return None
+        if len(net) == 1:
+            event, user, exclude = net[0]
+            return protocol.presence_frame(event=event, user=user, online=self.online), exclude
+        changes = [(event, user) for event, user, _ in net]
+        return protocol.presence_batch_frame(changes=changes, online=self.online), None
 
 
 class Worker:
@@ -42,6 +72,9 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._hooked = False
         self.closing = False
+        # Rooms whose presence window is open: changes wait there to go out together.
+        self._windows: dict[str, _Changes] = {}
+        self._flushers: set[asyncio.Task[None]] = set()
 
     def register(self, slug: str, consumer: RoomConsumer) -> bool:
         """Serve this consumer's room; False once the worker is shutting down (send it away)."""
@@ -59,6 +92,42 @@ class Worker:
                 layer.on_reconnect(self.wake)
             self._hook_shutdown()
         return True
+
+    async def announce(self, slug: str, event: str, user: User, online: int, exclude: str | None = None) -> None:
+        """Tell the room that `user` joined or left (all but the channel `exclude`).
+
+        In a quiet room the frame goes out at once. Changes that follow within
+        PRESENCE_WINDOW_SECONDS wait and go out together, netted (a reconnect is no news), so that
+        hundreds of joins to a big room cost each member a few frames, not hundreds.
+        """
+        window = self._windows.get(slug)
+        if window is not None:
+            window.add(event, user, online, exclude)
+            return
+        self._windows[slug] = _Changes()
+        flusher = asyncio.create_task(self._flush_windows(slug), name=f"chat-presence-{slug}")
+        self._flushers.add(flusher)
+        flusher.add_done_callback(self._flushers.discard)
+        await broadcast.frame_send(
+            slug, protocol.presence_frame(event=event, user=user, online=online), exclude=exclude
+        )
+
+    async def _flush_windows(self, slug: str) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_WINDOW_SECONDS)
+            window = self._windows.pop(slug)
+            if not window.by_user:
+                return  # a quiet window: the next change goes out at once
+            self._windows[slug] = _Changes()
+            news = window.frame()
+            if news is None:
+                continue
+            frame, exclude = news
+            try:
+                await broadcast.frame_send(slug, frame, exclude=exclude)
+            except (RedisError, OSError) as exc:
+                # The heartbeat's online count still corrects the number; the list waits for a rejoin.
+                logger.warning("presence changes of %s not sent: %r", slug, exc)
 
     def unregister(self, slug: str, consumer: RoomConsumer) -> None:
         members = self.rooms.get(slug)
@@ -119,8 +188,7 @@ class Worker:
                 gone, online = await presence().sweep(slug)
                 self._online[slug] = online
                 for user in gone:
-                    frame = protocol.presence_frame(event="leave", user=user, online=online)
-                    await broadcast.frame_send(slug, frame)
+                    await self.announce(slug, "leave", user, online)
             except (RedisError, OSError) as exc:
                 logger.warning("presence of %s not refreshed: %s", slug, exc)
             frame = protocol.heartbeat_frame(last_seq=last_seqs.get(slug, 0), online=self._online.get(slug, 0))

@@ -60,17 +60,28 @@ def _error(frame: dict[str, Any]) -> None:
     assert isinstance(frame["code"], str) and isinstance(frame["detail"], str) and frame["detail"]
 
 
+def _presence_change(frame: dict[str, Any]) -> None:
+    set(frame) == {"type", "event", "user", "online"} or _fail(frame)
+    frame["event"] in ("join", "leave") or _fail(frame)
+    _user(frame["user"])
+    _int(frame["online"])
+
+
+def _presence_batch(frame: dict[str, Any]) -> None:
+    set(frame) == {"type", "event", "changes", "online"} or _fail(frame)
+    (isinstance(frame["changes"], list) and len(frame["changes"]) >= 2) or _fail(frame)
+    for change in frame["changes"]:
+        (set(change) == {"event", "user"} and change["event"] in ("join", "leave")) or _fail(frame)
+        _user(change["user"])
+    _int(frame["online"])
+
+
 CHECKS = {
     "welcome": _welcome,
     "history": _history,
     "message": _message,
     "ack": lambda f: (set(f) == {"type", "client_id", "seq"} or _fail(f), _int(f["seq"], 1)),
-    "presence": lambda f: (
-        set(f) == {"type", "event", "user", "online"} or _fail(f),
-        f["event"] in ("join", "leave") or _fail(f),
-        _user(f["user"]),
-        _int(f["online"]),
-    ),
+    "presence": lambda f: _presence_batch(f) if f.get("event") == "batch" else _presence_change(f),
     "typing": lambda f: (set(f) == {"type", "user"} or _fail(f), _user(f["user"])),
     "deleted": lambda f: (set(f) == {"type", "seq"} or _fail(f), _int(f["seq"], 1)),
     "room": lambda f: (set(f) == {"type", "room"} or _fail(f), _room(f["room"])),

@@ -213,6 +213,35 @@ async def test_presence_join_and_leave_reach_the_others(connect: Connect, room: 
     assert left == {"type": "presence", "event": "leave", "user": bob.welcome["you"], "online": 1}
 
 
+async def test_a_crowd_joining_and_leaving_costs_each_member_a_few_frames_not_one_each(
+    connect: Connect, room: Room
+) -> None:
+    alice = await connect("den")
+    crowd = [await connect("den") for _ in range(8)]
+    names = {c.welcome["you"]["name"] for c in crowd}
+
+    async def presence_until(done: Callable[[set[str]], bool], listed: set[str]) -> tuple[int, int]:
+        frames = 0
+        online = -1
+        while not done(listed):
+            frame = await alice.expect("presence")
+            frames += 1
+            online = frame["online"]
+            changes = frame["changes"] if frame["event"] == "batch" else [frame]
+            for change in changes:
+                (listed.add if change["event"] == "join" else listed.discard)(change["user"]["name"])
+        return frames, online
+
+    listed: set[str] = set()
+    frames, online = await presence_until(lambda seen: seen >= names, listed)
+    assert (listed, online) == (names, 9)
+    assert frames < len(crowd)  # the first at once, the rest together
+    for member in crowd:
+        await member.close()
+    frames, online = await presence_until(lambda seen: not seen, listed)
+    assert online == 1 and frames < len(crowd)
+
+
 async def test_typing_reaches_the_others_not_the_typist_and_is_throttled(connect: Connect, room: Room) -> None:
     alice, bob = await connect("den"), await connect("den")
     await alice.expect("presence")  # bob's join

@@ -470,6 +470,33 @@ test("presence frames add and remove people with a notice in the conversation", 
   assert.equal(doc.querySelector("[data-online-for]").textContent, "1");
 });
 
+test("a batch of presence changes updates the list and says who came and went in one notice each", async () => {
+  const ws = await openRoom();
+  connect(ws, { online: [user("ann"), user("dan")] });
+  const changes = [
+    { event: "join", user: user("carol") },
+    { event: "join", user: user("ann") }, // you: listed already, no notice
+    { event: "join", user: user("erin") },
+    { event: "join", user: user("fay") },
+    { event: "leave", user: user("dan") },
+    { event: "join", user: user("gus") },
+  ];
+  ws.receive({ type: "presence", event: "batch", changes, online: 5 });
+  const notices = $("timeline").querySelectorAll(".notice").map((item) => item.querySelector("span").textContent);
+  assert.deepEqual(notices, ["carol, erin and 2 others joined", "dan left"]);
+  const listed = $("members").querySelectorAll(".member-name").map((node) => node.textContent);
+  assert.deepEqual(listed, ["ann", "carol", "erin", "fay", "gus"]);
+  assert.equal(doc.querySelector("[data-online-for]").textContent, "5");
+});
+
+test("names in a notice: one, two, then the first two and a count", async () => {
+  const { namesNotice } = await import("../../chat/static/chat/room.js");
+  assert.equal(namesNotice(["ann"], "joined"), "ann joined");
+  assert.equal(namesNotice(["ann", "bob"], "left"), "ann and bob left");
+  assert.equal(namesNotice(["ann", "bob", "cy"], "joined"), "ann, bob and 1 other joined");
+  assert.equal(namesNotice(["ann", "bob", "cy", "dee"], "joined"), "ann, bob and 2 others joined");
+});
+
 test("an archived room (room frame) closes the composer, unarchiving reopens it", async () => {
   const ws = await openRoom();
   connect(ws);

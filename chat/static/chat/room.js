@@ -158,15 +158,42 @@ function notice(text, kind) {
   });
 }
 
-function presence(frame) {
-  const name = frame.user?.name;
-  if (!name) return;
-  if (frame.event === "join") {
-    if (members.join(frame.user, frame.online) && name !== you) notice(`${name} joined`, "join");
-  } else if (frame.event === "leave") {
-    if (members.leave(frame.user, frame.online) && name !== you) notice(`${name} left`, "leave");
-    typing.stopped(name);
+// Applies one change; returns the name when it changed who is listed (and is not you).
+function presenceChange(event, user, online) {
+  const name = user?.name;
+  if (!name) return null;
+  if (event === "join") {
+    return members.join(user, online) && name !== you ? name : null;
   }
+  if (event === "leave") {
+    typing.stopped(name);
+    return members.leave(user, online) && name !== you ? name : null;
+  }
+  return null;
+}
+
+// "ann joined", "ann and bob joined", "ann, bob and 3 others joined".
+export function namesNotice(names, verb) {
+  if (names.length === 1) return `${names[0]} ${verb}`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} ${verb}`;
+  const others = names.length - 2;
+  return `${names[0]}, ${names[1]} and ${others} other${others === 1 ? "" : "s"} ${verb}`;
+}
+
+function presence(frame) {
+  if (frame.event !== "batch") {
+    const name = presenceChange(frame.event, frame.user, frame.online);
+    if (name) notice(`${name} ${frame.event === "join" ? "joined" : "left"}`, frame.event);
+    return;
+  }
+  // Changes that happened close together (a busy room): one notice per kind, not one per person.
+  const changed = { join: [], leave: [] };
+  for (const change of frame.changes ?? []) {
+    const name = presenceChange(change.event, change.user, frame.online);
+    if (name) changed[change.event].push(name);
+  }
+  if (changed.join.length) notice(namesNotice(changed.join, "joined"), "join");
+  if (changed.leave.length) notice(namesNotice(changed.leave, "left"), "leave");
 }
 
 let alertTimer = null;
