@@ -113,21 +113,25 @@ class Worker:
         )
 
     async def _flush_windows(self, slug: str) -> None:
-        while True:
-            await asyncio.sleep(PRESENCE_WINDOW_SECONDS)
-            window = self._windows.pop(slug)
-            if not window.by_user:
-                return  # a quiet window: the next change goes out at once
-            self._windows[slug] = _Changes()
-            news = window.frame()
-            if news is None:
-                continue
-            frame, exclude = news
-            try:
-                await broadcast.frame_send(slug, frame, exclude=exclude)
-            except (RedisError, OSError) as exc:
-                # The heartbeat's online count still corrects the number; the list waits for a rejoin.
-                logger.warning("presence changes of %s not sent: %r", slug, exc)
+        try:
+            while True:
+                await asyncio.sleep(PRESENCE_WINDOW_SECONDS)
+                window = self._windows[slug]
+                if not window.by_user:
+                    return  # a quiet window: the next change goes out at once
+                self._windows[slug] = _Changes()
+                news = window.frame()
+                if news is None:
+                    continue
+                frame, exclude = news
+                try:
+                    await broadcast.frame_send(slug, frame, exclude=exclude)
+                except (RedisError, OSError) as exc:
+                    # The heartbeat still corrects the count; the list catches up with the next change.
+                    logger.warning("presence changes of %s not sent: %r", slug, exc)
+        finally:
+            # Whatever ends this task, the room must not be left with a window nobody flushes.
+            self._windows.pop(slug, None)
 
     def unregister(self, slug: str, consumer: RoomConsumer) -> None:
         members = self.rooms.get(slug)

@@ -84,3 +84,23 @@ async def test_after_a_quiet_window_the_next_change_goes_out_at_once_again(
     assert [frame["user"]["name"] for frame, _ in sent] == ["ann", "bob"]
     await news.announce("attic", "join", user("cy"), 1)  # rooms have windows of their own
     assert len(sent) == 3
+
+
+async def test_a_window_whose_sending_failed_does_not_hold_back_later_changes(
+    sent: list[tuple[dict[str, Any], str | None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    news = worker.worker()
+    record = broadcast.frame_send
+
+    async def fails_once_batched(slug: str, frame: str, *, seq: int | None = None, exclude: str | None = None) -> None:
+        if json.loads(frame)["event"] == "batch":
+            raise RuntimeError("a bug, say")
+        await record(slug, frame, seq=seq, exclude=exclude)
+
+    monkeypatch.setattr(broadcast, "frame_send", fails_once_batched)
+    await news.announce("den", "join", user("ann"), 1)
+    await news.announce("den", "join", user("bob"), 2)
+    await news.announce("den", "join", user("cy"), 3)
+    await asyncio.sleep(WINDOW * 3)  # the batch of bob and cy failed
+    await news.announce("den", "join", user("dee"), 4)
+    assert [frame["user"]["name"] for frame, _ in sent] == ["ann", "dee"]
