@@ -70,8 +70,8 @@ def _insert_with_next_seq(message: Message) -> bool:
 
     fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    # The seq comes from the UPDATE; every other column is a parameter (typed by the INSERT's
-    # columns, with Django's default client-side binding).
+    # The seq comes from the UPDATE; every other column is a parameter, typed by the INSERT's
+    # columns (checked with psycopg's client-side binding, Django's default, and server-side).
     values = ", ".join("bumped.last_seq" if f.attname == "seq" else "%s" for f in fields)
     params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields if f.attname != "seq"]
     sql = (
