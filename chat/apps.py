@@ -8,10 +8,14 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat.ratelimit import parse_rate
+        from chat.protocol import MAX_SENT_BODY
+        from chat.ratelimit import frame_rates
 
         # At start-up, not at the first message: a worker with a broken limit must not serve.
         try:
-            parse_rate(settings.CHAT_RATE_LIMIT)
+            frame_rates()
         except ValueError as exc:
-            raise ImproperlyConfigured(f"CHAT_RATE_LIMIT: {exc}") from None
+            raise ImproperlyConfigured(str(exc)) from None
+        if not 0 < settings.CHAT_MAX_BODY <= MAX_SENT_BODY:
+            # A longer message could not be sent whole in one frame (chat.protocol.PAGE_BYTES).
+            raise ImproperlyConfigured(f"CHAT_MAX_BODY must be from 1 to {MAX_SENT_BODY} characters.")

@@ -17,14 +17,13 @@ from chat.identity import Identity, identity_from_scope
 from chat.layers import LocalFanout
 from chat.models import Room
 from chat.presence import presence
+from chat.protocol import Close, ProtocolError
 from chat.transport import Transport, text_frame
 
 logger = logging.getLogger(__name__)
 
-
-CLOSE_NO_ROOM = 4404
-CLOSE_TOO_SLOW = 4008
-CLOSE_TRY_AGAIN = 1013
+# Messages per page while a resume catches a client up (each page is cut to PAGE_BYTES too).
+RESUME_PAGE = 100
 
 
 class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
@@ -49,6 +48,9 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.transport: Transport = scope.get("transport") or Transport()
         self.send_buffer_limit = settings.CHAT_SEND_BUFFER_LIMIT
         self.dropped = False
+        # Set once the server sent its close frame: whatever the client sent meanwhile is dropped.
+        self.closing = False
+        self.limits = ratelimit.ConnectionLimits(ratelimit.frame_rates(), settings.CHAT_FLOOD_STRIKES)
         layer.attach(self.channel_name, self.layer_message)
         try:
             # One source (the socket; the layer calls in directly), so no per-connection Task
@@ -84,12 +86,18 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             # A dying worker answers nothing, not even "no such room" (which a client takes as
             # final): it only sends the newcomer on to another worker.
             await self.base_send({"type": "websocket.accept"})
-            await self.close(worker.CLOSE_RESTARTING)
+            await self.close(Close.RESTARTING)
             return
-        room, self.identity = await db.run(_room_and_identity, slug, self.scope)
+        try:
+            room, self.identity = await db.run_idempotent(_room_and_identity, slug, self.scope)
+        except db.LOST as exc:
+            logger.warning("cannot join %s: database unavailable: %r", slug, exc)
+            await self.base_send({"type": "websocket.accept"})
+            await self.close(Close.TRY_AGAIN)
+            return
         await self.base_send({"type": "websocket.accept"})
         if room is None:
-            await self.close(CLOSE_NO_ROOM)
+            await self.close(Close.NO_ROOM)
             return
         self.room = room
         try:
@@ -97,31 +105,75 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             change = await presence().join(slug, self.identity, self.channel_name)
         except (TimeoutError, RedisError, OSError) as exc:
             logger.warning("cannot join %s: %r", slug, exc)
-            await self.close(CLOSE_TRY_AGAIN)
+            await self.close(Close.TRY_AGAIN)
             return
         if not worker.worker().register(slug, self):
             # This worker is shutting down: try another. (Presence expires on its own.)
-            await self.close(worker.CLOSE_RESTARTING)
+            await self.close(Close.RESTARTING)
             return
         self.joined = True
-        await self._replay(list(change.users))
+        try:
+            await self._replay(list(change.users))
+        except db.LOST as exc:
+            logger.warning("cannot replay %s: database unavailable: %r", slug, exc)
+            await self.close(Close.TRY_AGAIN)
+            return
         if change.changed:
             # The joiner learns it is online from `welcome`; the others from this.
             await self._announce("join", change.online, exclude=self.channel_name)
 
     async def websocket_receive(self, event: dict[str, Any]) -> None:
-        if not self.joined:
-            return
+        if not self.joined or self.closing or not self.transport.is_open():
+            return  # queued before a close: nobody is waiting for the answer
         try:
             request = protocol.parse_inbound(event.get("text"), max_body=settings.CHAT_MAX_BODY)
+        except ProtocolError as error:
+            # Refused frames have a budget too: a flood of garbage is a flood.
+            if await self._spend("other", error.client_id):
+                await self.send_frame(protocol.error_frame(error))
+            return
+        client_id = request.client_id if isinstance(request, protocol.PostMessage) else None
+        if not await self._spend(request.kind, client_id):
+            return
+        try:
             if isinstance(request, protocol.PostMessage):
                 await self._post(request)
             elif isinstance(request, protocol.HistoryQuery):
                 await self._history(request)
             else:
                 await self._typing()
-        except protocol.ProtocolError as error:
+        except ProtocolError as error:
             await self.send_frame(protocol.error_frame(error))
+        except db.LOST as exc:
+            logger.warning("%s in %s: database unavailable: %r", request.kind, self.room.slug, exc)
+            await self.send_frame(protocol.error_frame(_unavailable(client_id)))
+        except Exception:
+            # A bug must cost one frame, not the connection (daphne would close it with 1011).
+            logger.exception("%s in %s failed", request.kind, self.room.slug)
+            await self.send_frame(protocol.error_frame(ProtocolError("internal", _INTERNAL, client_id=client_id)))
+
+    async def _spend(self, kind: str, client_id: str | None) -> bool:
+        """Take one frame of `kind` from the connection's and the person's budgets; False if refused.
+
+        A refusal is answered with `rate_limited`; a connection that keeps going is closed (4429).
+        """
+        wait = self.limits.take(kind)
+        if not wait:
+            try:
+                wait = await ratelimit.limiter(kind).take(self.identity.key)
+            except (TimeoutError, RedisError, OSError):
+                wait = 0.0  # the limiter falls back on its own; anything else here is not the client's fault
+        if not wait:
+            return True
+        if self.limits.strike():
+            logger.warning("closing %s in %s: flood of %s frames", self.identity.name, self.room.slug, kind)
+            await self.close(Close.FLOOD)
+            self.transport.hang_up()
+            return False
+        detail = "Too many messages; slow down." if kind == "message" else f"Too many {kind} frames; slow down."
+        error = ProtocolError("rate_limited", detail, client_id=client_id, retry_after=wait)
+        await self.send_frame(protocol.error_frame(error))
+        return False
 
     async def websocket_disconnect(self, event: dict[str, Any]) -> None:
         if self.joined:
@@ -158,7 +210,9 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             # reconnect with ?after= and get what it missed from the database.
             self.dropped = True
             logger.warning("closing %s in %s: client too slow", self.identity.name, self.room.slug)
-            await self.close(CLOSE_TOO_SLOW)
+            await self.close(Close.TOO_SLOW)
+            return
+        if self.closing:
             return
         if self.transport.direct:
             self.transport.send_frame(text_frame(event["frame"]))
@@ -170,13 +224,13 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     async def _replay(self, online: list[dict[str, Any]]) -> None:
         """Send welcome and history, then what arrived meanwhile: no gap, no duplicate."""
         after = _after_param(self.scope)
-        room_id = self.room.pk
-        page, last_seq = await db.run(_initial_page, room_id, self.room.slug, after)
+        room_id, slug = self.room.pk, self.room.slug
+        page, last_seq, behind = await db.run_idempotent(_initial_page, room_id, slug, after)
         # Too far behind, or ahead of the room (its database was reset): start over.
-        reset = after is not None and (page.has_more or after > last_seq)
+        reset = after is not None and (behind or after > last_seq)
         resumed = after is not None and not reset
         if reset:
-            page = await db.run(selectors.message_page, room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT)
+            page = await db.run_idempotent(selectors.message_page, room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT)
         await self.send_frame(
             protocol.welcome_frame(
                 room=self.room,
@@ -186,31 +240,37 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 heartbeat=settings.CHAT_HEARTBEAT_SECONDS,
             )
         )
-        await self.send_frame(
-            protocol.history_frame(
-                page.messages,
-                room_slug=self.room.slug,
-                has_more=page.has_more and not resumed,
-                resumed=resumed,
-                reset=reset,
-            )
-        )
-        # The history holds every message stored before it was read (seqs commit in order). Any
-        # message stored later is broadcast after we subscribed: it is in `pending` or still to come.
-        # A message stored before the read may still be on its way, so copies up to `floor` drop.
-        self.floor = max((m.seq for m in page.messages), default=after if resumed else 0) or 0
+        if resumed:
+            # Page forward until the client holds every message up to the room's last seq as it
+            # was read after subscribing: anything newer was broadcast since, so it is in `pending`
+            # or still to come. Every page but the last says has_more.
+            floor = after or 0
+            while True:
+                upto = [m for m in page.messages if m.seq <= last_seq]
+                more = page.has_more and len(upto) == len(page.messages) and bool(upto) and upto[-1].seq < last_seq
+                frame = protocol.history_frame(upto, room_slug=slug, has_more=more, resumed=True)
+                await self.send_frame(frame.text)
+                floor = max((m.seq for m in frame.messages), default=floor)
+                if not (more or len(frame.messages) < len(upto)) or self.closing:
+                    break
+                page = await db.run_idempotent(selectors.message_page, room_id=room_id, after=floor, limit=RESUME_PAGE)
+            self.floor = floor
+        else:
+            frame = protocol.history_frame(page.messages, room_slug=slug, has_more=page.has_more, reset=reset)
+            await self.send_frame(frame.text)
+            # The history holds every message stored before it was read (seqs commit in order). Any
+            # message stored later is broadcast after we subscribed: it is in `pending` or still to
+            # come. A message stored before the read may still be on its way: copies up to `floor` drop.
+            self.floor = max((m.seq for m in page.messages), default=0)
         pending, self.pending = self.pending or [], None
         for event in sorted(pending, key=lambda e: e["seq"] or 0):
             await self.room_frame(event)
 
     async def _post(self, request: protocol.PostMessage) -> None:
-        wait = await ratelimit.limiter().take(self.identity.key)
-        if wait:
-            raise protocol.ProtocolError(
-                "rate_limited", "Too many messages; slow down.", client_id=request.client_id, retry_after=wait
-            )
+        # With a client_id a post can be repeated: a second attempt finds the first if it was stored.
+        run = db.run if request.client_id is None else db.run_idempotent
         try:
-            message, created = await db.run(
+            message, created = await run(
                 services.message_create,
                 room_id=self.room.pk,
                 author=self.identity,
@@ -218,7 +278,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 client_id=request.client_id,
             )
         except services.RoomReadOnly:
-            raise protocol.ProtocolError(
+            raise ProtocolError(
                 "read_only",
                 "This room is archived: it can be read but takes no new messages.",
                 client_id=request.client_id,
@@ -233,12 +293,11 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 logger.warning("broadcast of %s#%s failed", self.room.slug, message.seq)
 
     async def _history(self, query: protocol.HistoryQuery) -> None:
-        page = await db.run(
+        page = await db.run_idempotent(
             selectors.message_page, room_id=self.room.pk, before=query.before, after=query.after, limit=query.limit
         )
-        await self.send_frame(
-            protocol.history_frame(page.messages, room_slug=self.room.slug, has_more=page.has_more, query=query)
-        )
+        frame = protocol.history_frame(page.messages, room_slug=self.room.slug, has_more=page.has_more, query=query)
+        await self.send_frame(frame.text)
 
     async def _typing(self) -> None:
         if await presence().typing_allowed(self.room.slug, self.identity):
@@ -252,12 +311,35 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     # -- Sending ------------------------------------------------------------------------------
 
     async def send_frame(self, frame: str) -> None:
-        await self.base_send({"type": "websocket.send", "text": frame})
+        if self.closing:
+            return
+        try:
+            await self.base_send({"type": "websocket.send", "text": frame})
+        except Exception as exc:  # noqa: BLE001 - whatever the server refuses, the client is told how to go on
+            if not self.transport.is_open():
+                return  # the client closed first (autobahn raises Disconnected): nothing to tell it
+            # Frames are built to fit daphne's limits; if one still does not go, the client must
+            # not be left waiting for it (nor daphne close with 1011).
+            logger.warning("closing %s: a frame of %d characters was not sent: %r", self.channel_name, len(frame), exc)
+            await self.close(Close.SEND_FAILED)
 
     async def close(self, code: int) -> None:
+        if self.closing:
+            return
+        self.closing = True
         if code < 3000 and code != 1000 and self.transport.close_frame(code):
             return  # e.g. 1012, which daphne's websocket.close cannot send (chat.transport)
-        await self.base_send({"type": "websocket.close", "code": code})
+        await self.base_send({"type": "websocket.close", "code": int(code)})  # daphne wants an int, not an IntEnum
+
+
+_INTERNAL = "The server could not handle that frame; nothing was changed."
+
+
+def _unavailable(client_id: str | None) -> ProtocolError:
+    # With a client_id the page re-sends it; without one the sender decides (it may have been stored).
+    return ProtocolError(
+        "unavailable", "The database is not answering; try again in a moment.", client_id=client_id, retry_after=1.0
+    )
 
 
 def _after_param(scope: dict[str, Any]) -> int | None:
@@ -268,7 +350,7 @@ def _after_param(scope: dict[str, Any]) -> int | None:
         after = int(values[0])
     except ValueError:
         return None
-    return after if after >= 0 else None
+    return after if 0 <= after <= protocol.MAX_SEQ else None
 
 
 def _room_and_identity(slug: str, scope: dict[str, Any]) -> tuple[Room | None, Identity]:
@@ -276,9 +358,11 @@ def _room_and_identity(slug: str, scope: dict[str, Any]) -> tuple[Room | None, I
     return selectors.room_get(slug=slug), identity_from_scope(scope)
 
 
-def _initial_page(room_id: int, slug: str, after: int | None) -> tuple[selectors.Page, int]:
-    """The history a connection starts with, and the room's last seq: resume or the newest page."""
+def _initial_page(room_id: int, slug: str, after: int | None) -> tuple[selectors.Page, int, bool]:
+    """The history a connection starts with, the room's last seq, and whether a resume is too far behind."""
     last_seq = selectors.room_last_seqs(slugs=[slug]).get(slug, 0)
     if after is None:
-        return selectors.message_page(room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT), last_seq
-    return selectors.message_page(room_id=room_id, after=after, limit=settings.CHAT_RESUME_LIMIT), last_seq
+        return selectors.message_page(room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT), last_seq, False
+    behind = selectors.message_count_exceeds(room_id=room_id, after=after, count=settings.CHAT_RESUME_LIMIT)
+    limit = min(RESUME_PAGE, settings.CHAT_RESUME_LIMIT)
+    return selectors.message_page(room_id=room_id, after=after, limit=limit), last_seq, behind

@@ -4,6 +4,10 @@ database_sync_to_async runs every call of a worker on one thread: each post and 
 for all the others' round trips. Here calls run on a bounded pool (one database connection per
 thread, kept for DJANGO_CONN_MAX_AGE), so a worker holds at most THREADS (+1 for the admin).
 The room's row lock (chat.services.message_create) still hands out seqs one at a time.
+
+A connection the server dropped (a restart, a failover, pg_terminate_backend, a pooler's idle
+timeout) fails the call that finds it. The connection is then closed, so the next call opens a new
+one, and a call that is safe to repeat (run_idempotent) is retried once at once.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 # SQLite lets one writer in at a time whatever the threads (and its in-memory test database fails
@@ -36,6 +40,18 @@ _last_used: weakref.WeakKeyDictionary[BaseDatabaseWrapper, float] = weakref.Weak
 
 
 def _with_upkeep(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    return _call(func, False, *args, **kwargs)
+
+
+def _with_retry(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    return _call(func, True, *args, **kwargs)
+
+
+# What a connection lost under the call raises: its own error first, then "connection already closed".
+LOST = (OperationalError, InterfaceError)
+
+
+def _call(func: Callable[P, R], retry: bool, *args: P.args, **kwargs: P.kwargs) -> R:
     # Inside the call's own context: Django's connections are context-local, and
     # database_sync_to_async's upkeep runs outside the context copy that a pooled call uses.
     close_old_connections()
@@ -48,7 +64,13 @@ def _with_upkeep(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         if conn.connection is not None and now - _last_used.get(conn, float("-inf")) < HEALTH_CHECK_IDLE_SECONDS:
             conn.health_check_done = True  # type: ignore[attr-defined]  # not in django-stubs
     try:
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except LOST:
+            _drop_failed_connections()
+            if not retry:
+                raise
+            return func(*args, **kwargs)
     finally:
         now = time.monotonic()
         for conn in connections.all(initialized_only=True):
@@ -57,9 +79,23 @@ def _with_upkeep(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         close_old_connections()
 
 
+def _drop_failed_connections() -> None:
+    # A failed call leaves its connection marked; close it rather than health-check it: a fresh
+    # one costs one connect, a dead one would fail the next call too.
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            conn.close()
+
+
 _run = sync_to_async(_with_upkeep, thread_sensitive=False, executor=_pool)
+_run_idempotent = sync_to_async(_with_retry, thread_sensitive=False, executor=_pool)
 
 
 async def run(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Call a sync ORM function on the pool and return its result."""
     return await _run(func, *args, **kwargs)
+
+
+async def run_idempotent(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """As run, for a call that may be repeated: retried once if its connection was lost."""
+    return await _run_idempotent(func, *args, **kwargs)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -18,6 +21,28 @@ MAX_HISTORY_PAGE = 100
 # Far above any legal message frame (4000 characters of body are at most 16 KB of UTF-8, more
 # with JSON escapes), far below what would hurt a worker to parse.
 MAX_FRAME_CHARS = 64 * 1024
+# Seqs and bounds beyond this are no seq of ours (and beyond a JavaScript number's exact integers,
+# or PostgreSQL's bigint): refused before they reach the database.
+MAX_SEQ = 2**53 - 1
+# The most bytes of messages (or names) one frame carries. daphne refuses to send a message over
+# its --websocket-max-message-size (1 MiB by default) and fails the connection instead, so pages
+# are cut by size as well as by count, far enough below that limit that the frame around them
+# cannot push them over. A quarter of it keeps a worst-case page quick to send and to render.
+PAGE_BYTES = 256 * 1024
+# A client_id is an opaque token (a UUID, say): printable ASCII, no spaces.
+CLIENT_ID_RE = re.compile(rf"[!-~]{{1,{MAX_CLIENT_ID}}}")
+
+
+class Close(IntEnum):
+    """Every close code a client can see from the server, and what it tells the client."""
+
+    TOO_BIG = 1009  # an inbound message over daphne's --websocket-max-message-size (sent by daphne)
+    RESTARTING = 1012  # the worker is restarting: reconnect at once, to any worker
+    TRY_AGAIN = 1013  # the worker cannot reach Redis or the database right now: reconnect with back-off
+    TOO_SLOW = 4008  # the client did not read fast enough: reconnect with ?after=
+    NO_ROOM = 4404  # no such room: final
+    FLOOD = 4429  # too many refused frames: reconnect with back-off
+    SEND_FAILED = 4500  # a frame could not be sent: reconnect with back-off
 
 
 class ProtocolError(Exception):
@@ -33,12 +58,14 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PostMessage:
+    kind: ClassVar[str] = "message"  # the budget it spends (chat.ratelimit)
     body: str
     client_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryQuery:
+    kind: ClassVar[str] = "history"
     before: int | None
     after: int | None
     limit: int
@@ -46,7 +73,7 @@ class HistoryQuery:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    pass
+    kind: ClassVar[str] = "typing"
 
 
 Inbound = PostMessage | HistoryQuery | Typing
@@ -78,24 +105,70 @@ def parse_inbound(text: str | None, *, max_body: int) -> Inbound:
 
 def _parse_message(data: dict[str, Any], *, max_body: int) -> PostMessage:
     client_id = data.get("client_id")
-    if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID):
-        raise ProtocolError("bad_request", f'"client_id" must be a string of 1 to {MAX_CLIENT_ID} characters.')
+    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id)):
+        raise ProtocolError(
+            "bad_request", f'"client_id" must be 1 to {MAX_CLIENT_ID} printable ASCII characters without spaces.'
+        )
     body = data.get("body")
     if not isinstance(body, str):
         raise ProtocolError("bad_request", 'A message needs a string "body".', client_id=client_id)
-    if not body.strip():
-        raise ProtocolError("empty", "The message is empty.", client_id=client_id)
     if len(body) > max_body:
         raise ProtocolError("too_long", f"Messages are limited to {max_body} characters.", client_id=client_id)
+    refused = unstorable_char(body)
+    if refused is not None:
+        detail = f"The message contains a character that cannot be sent: U+{ord(refused):04X}."
+        raise ProtocolError("bad_text", detail, client_id=client_id)
+    if not is_visible(body):
+        raise ProtocolError("empty", "The message is empty.", client_id=client_id)
     return PostMessage(body=body, client_id=client_id)
+
+
+# Control characters other than tab and line breaks: NUL is refused by PostgreSQL (and would be
+# stored by SQLite), the others show as nothing or as boxes and cost six bytes each in JSON.
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def unstorable_char(text: str) -> str | None:
+    """The first character that no room takes (controls, surrogates, noncharacters), or None."""
+    for char in text:
+        if char.isprintable() or char in _ALLOWED_CONTROLS:
+            continue
+        category = unicodedata.category(char)
+        # isprintable() is False for every separator and format character too: those are fine.
+        if category in ("Cc", "Cs") or _is_noncharacter(char):
+            return char
+    return None
+
+
+def _is_noncharacter(char: str) -> bool:
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
+# Letters and signs that render as blank space although their category says otherwise.
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+
+
+def is_visible(text: str) -> bool:
+    """Whether the text shows anything: at least one letter, digit, mark of punctuation or symbol.
+
+    Spaces, format characters (zero-width spaces and joiners, BOMs, direction marks) and lone
+    combining marks do not count, so a message of only those is `empty`.
+    """
+    return any(_shows(char) for char in text if not char.isspace())
+
+
+def _shows(char: str) -> bool:
+    category = unicodedata.category(char)
+    return (category[0] in "LNPS" and char not in _BLANK_LOOKALIKES) or category == "Co"
 
 
 def _parse_history(data: dict[str, Any]) -> HistoryQuery:
     bounds = {}
     for key in ("before", "after"):
         value = data.get(key)
-        if value is not None and (type(value) is not int or value < 0):
-            raise ProtocolError("bad_request", f'"{key}" must be a non-negative integer.')
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_SEQ):
+            raise ProtocolError("bad_request", f'"{key}" must be an integer from 0 to {MAX_SEQ}.')
         bounds[key] = value
     limit = data.get("limit", 50)
     if type(limit) is not int or not 1 <= limit <= MAX_HISTORY_PAGE:
@@ -134,44 +207,90 @@ def message_dict(message: Message, *, room_slug: str) -> dict[str, Any]:
     }
 
 
+# A stored body longer than this is cut to it when sent: only a message stored under a larger
+# CHAT_MAX_BODY (or edited in the database) can be, and it must not make a frame unsendable. At
+# six bytes per character (the JSON escape of a control character) it still fits PAGE_BYTES.
+MAX_SENT_BODY = (PAGE_BYTES - 4096) // 6
+
+
+def message_bytes(message: Message, *, room_slug: str) -> bytes:
+    """The message's JSON, at most PAGE_BYTES whatever was stored."""
+    data = message_dict(message, room_slug=room_slug)
+    if len(message.body) > MAX_SENT_BODY:
+        data["body"] = message.body[: MAX_SENT_BODY - 1] + "\u2026"
+    return orjson.dumps(data)
+
+
 def message_frame(message: Message, *, room_slug: str) -> str:
-    return encode(message_dict(message, room_slug=room_slug))
+    return message_bytes(message, room_slug=room_slug).decode()
+
+
+def _fit(parts: Sequence[bytes], *, budget: int = PAGE_BYTES, newest: bool = False) -> int:
+    """How many of `parts` fit in `budget` bytes: from the start, or from the end when `newest`."""
+    total = 0
+    for count, part in enumerate(reversed(parts) if newest else parts):
+        total += len(part) + 1
+        if total > budget:
+            return count
+    return len(parts)
 
 
 def welcome_frame(
-    *, room: Room, you: Identity, online: Iterable[dict[str, Any]], last_seq: int, heartbeat: float
+    *, room: Room, you: Identity, online: Sequence[dict[str, Any]], last_seq: int, heartbeat: float
 ) -> str:
-    return encode(
+    """The first frame; `online` lists as many of the people online as fit, `online_count` all."""
+    names = [orjson.dumps(user) for user in online]
+    listed = names[: _fit(names)]
+    head = orjson.dumps(
         {
             "type": "welcome",
             "room": room_dict(room),
             "you": user_dict(you),
-            "online": list(online),
+            "online_count": len(names),
             "last_seq": last_seq,
             "heartbeat": heartbeat,
         }
     )
+    return (head[:-1] + b',"online":[' + b",".join(listed) + b"]}").decode()
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFrame:
+    text: str
+    messages: Sequence[Message]  # those the frame carries: all given, or as many as fit
 
 
 def history_frame(
-    messages: Iterable[Message],
+    messages: Sequence[Message],
     *,
     room_slug: str,
     has_more: bool,
     resumed: bool = False,
     reset: bool = False,
     query: HistoryQuery | None = None,
-) -> str:
-    return encode(
+) -> HistoryFrame:
+    """A page of messages (oldest first), cut to PAGE_BYTES; a cut page says `has_more`.
+
+    A page that goes back in time (no `after`) keeps its newest messages, one that goes forward
+    (`after`, a resume) its oldest, so that the next page continues where this one stopped.
+    """
+    parts = [message_bytes(m, room_slug=room_slug) for m in messages]
+    forward = resumed or (query is not None and query.after is not None)
+    count = _fit(parts, newest=not forward)
+    if count < len(parts):
+        has_more = True
+        kept = slice(0, count) if forward else slice(len(parts) - count, len(parts))
+        parts, messages = parts[kept], messages[kept]
+    tail = orjson.dumps(
         {
-            "type": "history",
-            "messages": [message_dict(m, room_slug=room_slug) for m in messages],
             "has_more": has_more,
             "resumed": resumed,
             "reset": reset,
             "query": None if query is None else {"before": query.before, "after": query.after, "limit": query.limit},
         }
     )
+    text = b'{"type":"history","messages":[' + b",".join(parts) + b"]," + tail[1:]
+    return HistoryFrame(text=text.decode(), messages=messages)
 
 
 def ack_frame(*, client_id: str, seq: int) -> str:
@@ -182,10 +301,16 @@ def presence_frame(*, event: str, user: dict[str, Any], online: int) -> str:
     return encode({"type": "presence", "event": event, "user": user, "online": online})
 
 
-def presence_batch_frame(*, changes: list[tuple[str, dict[str, Any]]], online: int) -> str:
-    """Several presence changes at once, in order: [(event, user), ...]."""
-    items = [{"event": event, "user": user} for event, user in changes]
-    return encode({"type": "presence", "event": "batch", "changes": items, "online": online})
+def presence_batch_frames(*, changes: list[tuple[str, dict[str, Any]]], online: int) -> list[str]:
+    """Several presence changes at once, in order: [(event, user), ...]; more frames if they do not fit one."""
+    items = [orjson.dumps({"event": event, "user": user}) for event, user in changes]
+    head = b'{"type":"presence","event":"batch","online":%d,"changes":[' % online
+    frames = []
+    while items:
+        count = max(1, _fit(items))
+        frames.append((head + b",".join(items[:count]) + b"]}").decode())
+        items = items[count:]
+    return frames
 
 
 def typing_frame(*, user: dict[str, Any]) -> str:

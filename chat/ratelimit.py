@@ -1,11 +1,16 @@
-"""Message rate limits: one budget per person, whatever their tabs, rooms and workers.
+"""Rate limits: for every kind of frame, one budget per person and one per connection.
 
-"N/S" (CHAT_RATE_LIMIT) allows a burst of N messages, refilled at N/S a second. The budget is keyed
-by the identity's key (a user, or a guest's session), so ten tabs do not make ten budgets. With
-Redis it lives there and every worker spends from the same one (GCRA: one key per person holding
-the time at which their budget is full again, on Redis's own clock); without Redis it lives in this
-process, which is then the whole site. If Redis does not answer, each worker falls back to its own
-budgets rather than refusing every message or letting every message through.
+"N/S" allows a burst of N frames, refilled at N/S a second; each kind of inbound frame has its own
+(FRAME_RATE_SETTINGS: messages, history requests, typing, and "other" for every frame that is
+refused or of a kind added later). A person's budget is keyed by the identity's key (a user, or a
+guest's session), so ten tabs do not make ten budgets. With Redis it lives there and every worker
+spends from the same one (GCRA: one key per person and kind holding the time at which their budget
+is full again, on Redis's own clock); without Redis it lives in this process, which is then the
+whole site. If Redis does not answer, each worker falls back to its own budgets rather than
+refusing every frame or letting every frame through.
+
+A connection's own budgets (ConnectionLimits) are checked first, in memory: a socket that floods
+is refused without a trip to Redis, and one that goes on sending refused frames is let go.
 """
 
 from __future__ import annotations
@@ -111,7 +116,7 @@ class RedisRateLimiter:
 
     def __init__(self, url: str, prefix: str, burst: int, per: float) -> None:
         self.url = url
-        self.prefix = f"{prefix}:rl"
+        self.prefix = prefix
         self.burst = burst
         self.interval_us = round(per / burst * 1_000_000)
         self.fallback = LocalRateLimiter(burst, per)
@@ -134,10 +139,54 @@ class RedisRateLimiter:
         return wait_us / 1_000_000
 
 
+# Each kind of inbound frame, and the setting that holds its "N/S".
+FRAME_RATE_SETTINGS = {
+    "message": "CHAT_RATE_LIMIT",
+    "history": "CHAT_HISTORY_RATE_LIMIT",
+    "typing": "CHAT_TYPING_RATE_LIMIT",
+    "other": "CHAT_OTHER_RATE_LIMIT",
+}
+
+
+def frame_rates() -> dict[str, tuple[int, float]]:
+    """Each frame kind's budget from settings; ValueError names the setting that is wrong."""
+    rates = {}
+    for kind, name in FRAME_RATE_SETTINGS.items():
+        try:
+            rates[kind] = parse_rate(getattr(settings, name))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return rates
+
+
 @cache
-def limiter() -> RateLimiter:
-    """The process's rate limiter: shared through Redis when the site has it."""
-    burst, per = parse_rate(settings.CHAT_RATE_LIMIT)
+def limiter(kind: str = "message") -> RateLimiter:
+    """The process's rate limiter for one kind of frame: shared through Redis when the site has it."""
+    burst, per = frame_rates()[kind]
     if settings.REDIS_URL:
-        return RedisRateLimiter(settings.REDIS_URL, settings.CHAT_LAYER_PREFIX, burst, per)
+        return RedisRateLimiter(settings.REDIS_URL, f"{settings.CHAT_LAYER_PREFIX}:rl:{kind}", burst, per)
     return LocalRateLimiter(burst, per)
+
+
+class ConnectionLimits:
+    """One connection's budgets, per kind of frame, and its patience with refused frames.
+
+    Every refused frame is a strike; `strikes` of them within STRIKE_SECONDS and the connection is
+    flooding: the consumer closes it (4429) instead of answering each frame.
+    """
+
+    STRIKE_SECONDS = 10.0
+
+    __slots__ = ("_buckets", "_strikes")
+
+    def __init__(self, rates: dict[str, tuple[int, float]], strikes: int) -> None:
+        self._buckets = {kind: TokenBucket(burst, per) for kind, (burst, per) in rates.items()}
+        self._strikes = TokenBucket(strikes, self.STRIKE_SECONDS)
+
+    def take(self, kind: str) -> float:
+        """Spend one frame of `kind`: 0 if allowed, else the seconds until it would be."""
+        return self._buckets[kind].take()
+
+    def strike(self) -> bool:
+        """Count a refused frame; True once the connection has had too many."""
+        return self._strikes.take() > 0

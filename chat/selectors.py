@@ -31,6 +31,12 @@ def room_last_seqs(*, slugs: list[str]) -> dict[str, int]:
     return dict(Room.objects.filter(slug__in=slugs).values_list("slug", "last_seq"))
 
 
+def message_count_exceeds(*, room_id: int, after: int, count: int) -> bool:
+    """Whether more than `count` messages have a seq above `after` (reads the index, not the rows)."""
+    later = Message.objects.filter(room_id=room_id, seq__gt=after).order_by("seq").values_list("seq", flat=True)
+    return later[count : count + 1].exists()
+
+
 def message_page(*, room_id: int, before: int | None = None, after: int | None = None, limit: int) -> Page:
     """Messages with after < seq < before, oldest first.
 

@@ -12,6 +12,11 @@
 - Closing with 1012 ("service restart", RFC 6455 / IANA), which tells clients to reconnect
   elsewhere. Autobahn's sendClose(), behind daphne's websocket.close, refuses codes other than 1000
   and 3000-4999, so it is sent with autobahn's lower-level sendCloseFrame().
+- Whether the client has closed already, so that the frames it queued before its close frame are
+  dropped at once instead of answered one by one (daphne hands the close over behind them).
+- A close frame with 1009 for an inbound message over daphne's size limit. Autobahn fails such a
+  connection by dropping the TCP connection (failByDrop, 1006 at the client) unless told to fail
+  it with the closing handshake.
 
 Daphne gives each connection `send = functools.partial(server.handle_reply, protocol)`; the
 outermost middleware finds that protocol and puts a Transport in the scope. Under any other server
@@ -52,6 +57,8 @@ class Transport:
         self._open_state = getattr(protocol, "STATE_OPEN", None)
         # Frames can go straight to the socket: daphne's plain TCP (TLS terminated in front of it).
         self.direct = self._tcp is not None and self._protocol is not None and hasattr(self._tcp, "socket")
+        if self._protocol is not None and hasattr(self._protocol, "failByDrop"):
+            self._protocol.failByDrop = False  # protocol violations and oversized frames: close frame first
 
     def send_frame(self, frame: bytes) -> None:
         """Write a complete WebSocket frame (from text_frame); only when `direct`."""
@@ -71,12 +78,26 @@ class Transport:
             frame = frame[sent:]
         tcp.write(frame)  # queued in order behind what is waiting; Twisted flushes it
 
+    def is_open(self) -> bool:
+        """False once a close frame was sent or received; True where the server does not tell."""
+        if self._protocol is None:
+            return True
+        return bool(self._protocol.state == self._open_state)
+
     def buffered(self) -> int:
         """Bytes accepted for this client and not yet handed to the kernel."""
         tcp = self._tcp
         if tcp is None:
             return 0
         return int(len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen)
+
+    def hang_up(self) -> None:
+        """Stop reading from the client and close TCP once what is queued for it (a close frame) is out.
+
+        For a flood: what it sent after the frames already read is never parsed, let alone queued.
+        """
+        if self._tcp is not None:
+            self._tcp.loseConnection()  # Twisted stops reading at once and flushes its writes first
 
     def close_frame(self, code: int) -> bool:
         """Send a close frame with any valid code; False if this server needs the ASGI way."""

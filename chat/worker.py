@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-CLOSE_RESTARTING = 1012
+CLOSE_RESTARTING = protocol.Close.RESTARTING
 # Time for the close frames to leave the socket buffers before the process exits.
 SHUTDOWN_GRACE_SECONDS = 0.5
 # Presence changes that follow one another this closely in a room go out together (Worker.announce).
@@ -51,16 +51,14 @@ class _Changes:
         self.by_user[key] = (event, user, (earlier[2] if earlier else 0) + 1, exclude)
         self.online = online
 
-    def frame(self) -> tuple[str, str | None] | None:
-        """The frame that says it all, and whom to leave out; None when nothing changed after all."""
+    def frames(self) -> tuple[list[str], str | None]:
+        """The frames that say it all (none when nothing changed after all), and whom to leave out."""
         net = [(event, user, exclude) for event, user, count, exclude in self.by_user.values() if count % 2]
-        if not net:
-            return None
         if len(net) == 1:
             event, user, exclude = net[0]
-            return protocol.presence_frame(event=event, user=user, online=self.online), exclude
+            return [protocol.presence_frame(event=event, user=user, online=self.online)], exclude
         changes = [(event, user) for event, user, _ in net]
-        return protocol.presence_batch_frame(changes=changes, online=self.online), None
+        return (protocol.presence_batch_frames(changes=changes, online=self.online) if changes else []), None
 
 
 class Worker:
@@ -120,12 +118,10 @@ class Worker:
                 if not window.by_user:
                     return  # a quiet window: the next change goes out at once
                 self._windows[slug] = _Changes()
-                news = window.frame()
-                if news is None:
-                    continue
-                frame, exclude = news
+                frames, exclude = window.frames()
                 try:
-                    await broadcast.frame_send(slug, frame, exclude=exclude)
+                    for frame in frames:
+                        await broadcast.frame_send(slug, frame, exclude=exclude)
                 except (RedisError, OSError) as exc:
                     # The heartbeat still corrects the count; the list catches up with the next change.
                     logger.warning("presence changes of %s not sent: %r", slug, exc)

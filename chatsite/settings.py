@@ -126,5 +126,12 @@ CHAT_RESUME_LIMIT = env.int("CHAT_RESUME_LIMIT", default=500)
 CHAT_HEARTBEAT_SECONDS = env.float("CHAT_HEARTBEAT_SECONDS", default=15.0)
 CHAT_PRESENCE_TTL_SECONDS = env.float("CHAT_PRESENCE_TTL_SECONDS", default=45.0)
 CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="20/10")
+# The other inbound frames' budgets, per person and per connection (chat.ratelimit). The page asks
+# for history when it scrolls back or fills a gap, and says "typing" at most every 2 s.
+CHAT_HISTORY_RATE_LIMIT = env.str("CHAT_HISTORY_RATE_LIMIT", default="30/10")
+CHAT_TYPING_RATE_LIMIT = env.str("CHAT_TYPING_RATE_LIMIT", default="10/10")
+CHAT_OTHER_RATE_LIMIT = env.str("CHAT_OTHER_RATE_LIMIT", default="10/10")
+# Refused frames a connection may send within 10 s before it is closed (4429) as a flood.
+CHAT_FLOOD_STRIKES = env.int("CHAT_FLOOD_STRIKES", default=10)
 CHAT_TYPING_INTERVAL_SECONDS = 2.0
 CHAT_SEND_BUFFER_LIMIT = env.int("CHAT_SEND_BUFFER_LIMIT", default=1024 * 1024)

@@ -289,7 +289,7 @@ class ChatClient:
             self.outbox.pop(frame["client_id"], None)
             self.acked[frame["client_id"]] = frame["seq"]
         elif kind == "error" and "client_id" in frame and frame["client_id"] in self.outbox:
-            if frame["code"] == "rate_limited":
+            if frame["code"] in ("rate_limited", "unavailable"):  # as the page: both say "try again later"
                 retry = asyncio.create_task(self._transmit(frame["client_id"], delay=frame["retry_after"]))
                 self.retries.add(retry)
                 retry.add_done_callback(self.retries.discard)

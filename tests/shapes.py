@@ -36,11 +36,12 @@ def _message(frame: dict[str, Any]) -> None:
 
 
 def _welcome(frame: dict[str, Any]) -> None:
-    assert set(frame) == {"type", "room", "you", "online", "last_seq", "heartbeat"}, frame
+    assert set(frame) == {"type", "room", "you", "online", "online_count", "last_seq", "heartbeat"}, frame
     _room(frame["room"])
     _user(frame["you"])
     for user in frame["online"]:
         _user(user)
+    _int(frame["online_count"], len(frame["online"]))
     _int(frame["last_seq"])
     assert isinstance(frame["heartbeat"], int | float) and frame["heartbeat"] > 0
 

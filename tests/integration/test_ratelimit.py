@@ -32,7 +32,7 @@ async def test_the_budget_refills_and_its_key_expires(prefix: str) -> None:
     limiter = RedisRateLimiter(REDIS_URL, prefix, burst=1, per=0.5)
     assert await limiter.take("g:alice") == 0
     assert 0 < await limiter.take("g:alice") <= 0.5
-    ttl_ms = redis.Redis.from_url(REDIS_URL).pttl(f"{prefix}:rl:g:alice")
+    ttl_ms = redis.Redis.from_url(REDIS_URL).pttl(f"{prefix}:g:alice")
     assert 0 < ttl_ms <= 501  # a full budget leaves no key behind
     await asyncio.sleep(0.55)
     assert await limiter.take("g:alice") == 0

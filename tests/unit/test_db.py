@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 
 from chat import db, selectors
 
@@ -69,3 +69,40 @@ def test_a_connection_that_died_while_idle_is_replaced_before_the_call(
     assert read() >= 0  # no OperationalError: the check found it dead and reconnected
     assert health_checks == ["check"]
     assert connection.connection.info.backend_pid != pid
+
+
+def _end_session_from_outside() -> int:
+    pid: int = connection.connection.info.backend_pid
+    other = type(connections["default"])(connection.settings_dict, alias="killer")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    return pid
+
+
+def test_a_connection_killed_while_trusted_fails_one_call_and_is_replaced(health_checks: list[str]) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose session can be ended from outside")
+    read()
+    pid = _end_session_from_outside()  # within the second in which the pool skips the health check
+    with pytest.raises(OperationalError):
+        read()
+    assert read() >= 0  # the dead connection was dropped: the next call has a new one
+    assert connection.connection.info.backend_pid != pid
+
+
+def test_an_idempotent_call_on_a_killed_connection_is_retried_once_and_succeeds(health_checks: list[str]) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose session can be ended from outside")
+    read()
+    pid = _end_session_from_outside()
+    calls = []
+
+    def count() -> int:
+        calls.append(1)
+        return selectors.room_list().count()
+
+    assert db._with_retry(count) >= 0
+    assert len(calls) == 2 and connection.connection.info.backend_pid != pid

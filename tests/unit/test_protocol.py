@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import orjson
 import pytest
+from django.utils import timezone
 
 from chat import protocol
+from chat.identity import Identity
+from chat.models import Message, Room
 from chat.protocol import HistoryQuery, PostMessage, ProtocolError, Typing, parse_inbound
 
 
@@ -70,3 +74,63 @@ def test_refused_message_echoes_its_client_id() -> None:
 
 def test_body_at_the_limit_is_accepted() -> None:
     assert parse('{"type": "message", "body": "1234567890"}') == PostMessage(body="1234567890", client_id=None)
+
+
+# -- Outbound frames fit daphne's 1 MiB whatever is stored ------------------------------------
+
+FRAME_LIMIT = 1024 * 1024
+
+
+def stored(seq: int, body: str) -> Message:
+    return Message(seq=seq, author_name="ann", author_guest=True, body=body, sent_at=timezone.now(), client_id=None)
+
+
+def test_a_page_going_back_in_time_is_cut_to_its_newest_messages() -> None:
+    page = [stored(seq, "\U0001f98a" * 4000) for seq in range(1, 51)]
+    frame = protocol.history_frame(page, room_slug="den", has_more=False)
+    data = orjson.loads(frame.text)
+    assert len(frame.text.encode()) <= protocol.PAGE_BYTES + 200
+    assert [m["seq"] for m in data["messages"]] == [m.seq for m in frame.messages] == list(range(51 - 16, 51))
+    assert data["has_more"] is True  # cut: older ones exist
+
+
+def test_a_page_going_forward_is_cut_to_its_oldest_messages() -> None:
+    page = [stored(seq, "\x01" * 3999 + "!") for seq in range(1, 101)]
+    query = HistoryQuery(before=None, after=0, limit=100)
+    frame = protocol.history_frame(page, room_slug="den", has_more=False, query=query)
+    data = orjson.loads(frame.text)
+    assert data["messages"][0]["seq"] == 1 and data["has_more"] is True
+    assert len(frame.text.encode()) < FRAME_LIMIT
+    resumed = protocol.history_frame(page, room_slug="den", has_more=False, resumed=True)
+    assert resumed.messages[0].seq == 1 and len(resumed.messages) == len(frame.messages)
+
+
+def test_a_page_that_fits_is_sent_whole_with_its_own_has_more() -> None:
+    page = [stored(seq, "hi") for seq in range(1, 4)]
+    frame = protocol.history_frame(page, room_slug="den", has_more=False)
+    assert len(frame.messages) == 3 and orjson.loads(frame.text)["has_more"] is False
+
+
+def test_a_huge_stored_body_is_sent_cut_to_fit_one_page() -> None:
+    text = protocol.message_frame(stored(1, "\x00" * 500_000), room_slug="den")
+    body = orjson.loads(text)["body"]
+    assert len(text.encode()) <= protocol.PAGE_BYTES and len(body) == protocol.MAX_SENT_BODY
+    assert body.endswith("\u2026")
+
+
+def test_the_welcome_lists_as_many_as_fit_and_counts_everyone() -> None:
+    online = [{"name": "\u00e9" * 140 + str(i), "guest": True} for i in range(20_000)]
+    room = Room(slug="den", name="Den", topic="", archived=False)
+    you = Identity(key="g:x", name="x", guest=True)
+    text = protocol.welcome_frame(room=room, you=you, online=online, last_seq=0, heartbeat=15)
+    data = orjson.loads(text)
+    assert len(text.encode()) < FRAME_LIMIT and data["online_count"] == 20_000
+    assert 0 < len(data["online"]) < 20_000 and data["online"] == online[: len(data["online"])]
+
+
+def test_a_presence_batch_too_big_for_one_frame_is_split_in_order() -> None:
+    changes = [("join", {"name": "\u00e9" * 150 + str(i), "guest": True}) for i in range(5000)]
+    frames = protocol.presence_batch_frames(changes=changes, online=5000)
+    assert len(frames) > 1 and all(len(f.encode()) < FRAME_LIMIT for f in frames)
+    names = [c["user"]["name"] for f in frames for c in orjson.loads(f)["changes"]]
+    assert names == [user["name"] for _, user in changes]
