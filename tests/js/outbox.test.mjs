@@ -187,7 +187,7 @@ describe("Outbox", () => {
   test("an error frame for a client_id marks that message failed with the server's reason", () => {
     const entry = outbox.submit("x".repeat(5000));
     const other = outbox.submit("fine");
-    assert.equal(outbox.fail(entry.clientId, "Too long."), true);
+    assert.equal(outbox.refuse(entry.clientId, { code: "too_long", detail: "Too long." }), true);
     assert.equal(view(entry).state, "failed");
     assert.match(view(entry).status, /^Failed: Too long\./);
     assert.equal(view(other).state, "sending");
@@ -197,15 +197,119 @@ describe("Outbox", () => {
 
   test("an error frame for an unknown client_id is left to the page", () => {
     outbox.submit("hello");
-    assert.equal(outbox.fail("not-ours", "Nope."), false);
+    assert.equal(outbox.refuse("not-ours", { code: "internal", detail: "Nope." }), false);
   });
 
   test("a failed message is not re-sent on reconnect without the user asking", () => {
     const entry = outbox.submit("hello");
-    outbox.fail(entry.clientId, "Read only.");
+    outbox.refuse(entry.clientId, { code: "read_only", detail: "Read only." });
     sent.length = 0;
     outbox.resend();
     assert.deepEqual(sent, []);
+  });
+
+  for (const code of ["bad_text", "empty", "too_long", "bad_request", "read_only"]) {
+    test(`${code} is final: the message shows the reason with Discard only, and is never sent again`, () => {
+      const entry = outbox.submit("hello");
+      outbox.refuse(entry.clientId, { code, detail: "No." });
+      assert.deepEqual(view(entry), { state: "failed", status: "Failed: No. — Discard" });
+      assert.deepEqual(
+        buttons(entry).map((node) => node.textContent),
+        ["Discard"],
+      );
+      sent.length = 0;
+      mock.timers.tick(ACK_TIMEOUT_MS * 3);
+      outbox.pause();
+      outbox.resend();
+      assert.deepEqual(sent, []);
+    });
+  }
+
+  test("internal (the server failed on the frame) shows failed with Retry", () => {
+    const entry = outbox.submit("hello");
+    outbox.refuse(entry.clientId, { code: "internal", detail: "The server could not handle that frame." });
+    assert.equal(view(entry).state, "failed");
+    assert.deepEqual(
+      buttons(entry).map((node) => node.textContent),
+      ["Retry", "Discard"],
+    );
+  });
+
+  test("unavailable: sent again by itself once after retry_after, still showing Sending…", () => {
+    const entry = outbox.submit("hello");
+    sent.length = 0;
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "The database is not answering.", retryAfter: 2 });
+    assert.deepEqual(view(entry), { state: "sending", status: "Sending…" });
+    mock.timers.tick(1_999);
+    assert.deepEqual(sent, [], "re-sent before retry_after");
+    mock.timers.tick(1);
+    assert.deepEqual(sent, [{ type: "message", body: "hello", client_id: entry.clientId }]);
+    assert.deepEqual(view(entry), { state: "sending", status: "Sending…" });
+    outbox.ack(entry.clientId, 5);
+    assert.equal(view(entry).state, "sent");
+  });
+
+  test("unavailable twice: failed with Retry, and no third send by itself", () => {
+    const entry = outbox.submit("hello");
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "Not answering.", retryAfter: 1 });
+    mock.timers.tick(1000);
+    sent.length = 0;
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "Not answering.", retryAfter: 1 });
+    assert.equal(view(entry).state, "failed");
+    assert.match(view(entry).status, /^Failed: Not answering\./);
+    assert.ok(button(entry, "Retry"), "a database that comes back is worth a Retry");
+    mock.timers.tick(60_000);
+    outbox.resend();
+    assert.deepEqual(sent, []);
+  });
+
+  test("unavailable while the socket is down: the wait stops, the reconnect sends it", () => {
+    const entry = outbox.submit("hello");
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "Not answering.", retryAfter: 1 });
+    online = false;
+    outbox.pause();
+    sent.length = 0;
+    mock.timers.tick(5_000);
+    assert.deepEqual(sent, []);
+    assert.equal(view(entry).state, "sending", "failed while it could not even be sent");
+    online = true;
+    outbox.resend();
+    assert.deepEqual(sent, [{ type: "message", body: "hello", client_id: entry.clientId }]);
+  });
+
+  test("unavailable for a message already failed (no answer in time) does not send it by itself", () => {
+    const entry = outbox.submit("hello");
+    mock.timers.tick(ACK_TIMEOUT_MS);
+    assert.equal(view(entry).state, "failed");
+    sent.length = 0;
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "Not answering.", retryAfter: 1 });
+    mock.timers.tick(10_000);
+    assert.deepEqual(sent, []);
+    assert.equal(view(entry).state, "failed");
+    assert.ok(button(entry, "Retry"));
+  });
+
+  test("after a Retry, unavailable is again tried once by itself", () => {
+    const entry = outbox.submit("hello");
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "x", retryAfter: 1 });
+    mock.timers.tick(1000);
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "x", retryAfter: 1 });
+    mock.timers.tick(1000);
+    button(entry, "Retry").click();
+    sent.length = 0;
+    outbox.refuse(entry.clientId, { code: "unavailable", detail: "x", retryAfter: 1 });
+    assert.equal(view(entry).state, "sending");
+    mock.timers.tick(1000);
+    assert.equal(sent.length, 1);
+  });
+
+  test("a refusal of a copy sent after the ack changes nothing: acked means stored", () => {
+    const entry = outbox.submit("hello");
+    mock.timers.tick(ACK_TIMEOUT_MS);
+    button(entry, "Retry").click(); // the first copy was slow, not lost
+    outbox.ack(entry.clientId, 9);
+    outbox.refuse(entry.clientId, { code: "rate_limited", detail: "Slow down.", retryAfter: 3 });
+    assert.deepEqual(view(entry), { state: "sent", status: "Sent" });
   });
 
   test("Retry re-sends with the same client_id, so it cannot be stored twice", () => {
@@ -219,7 +323,7 @@ describe("Outbox", () => {
 
   test("Discard removes the message", () => {
     const entry = outbox.submit("hello");
-    outbox.fail(entry.clientId, "Nope.");
+    outbox.refuse(entry.clientId, { code: "internal", detail: "Nope." });
     button(entry, "Discard").click();
     assert.equal(outbox.pending, 0);
     assert.equal(list.children.length, 0);
@@ -227,7 +331,7 @@ describe("Outbox", () => {
 
   test("rate limited: Retry is held back and counts down until it can work", () => {
     const entry = outbox.submit("hello");
-    outbox.fail(entry.clientId, "Too many messages; slow down.", 3);
+    outbox.refuse(entry.clientId, { code: "rate_limited", detail: "Too many messages; slow down.", retryAfter: 3 });
     const retry = button(entry, "Retry");
     assert.equal(retry.textContent, "Retry in 3 s");
     assert.equal(retry.disabled, true);

@@ -161,6 +161,17 @@ test("the page connects to its room on the page's own host and shows the history
   assert.equal($("empty").hidden, true);
 });
 
+test("in a huge room the list shows whom welcome lists and the count says how many are online", async () => {
+  const ws = await openRoom();
+  ws.open();
+  // The server cut `online` to fit the frame; online_count counts everyone.
+  const online = [user("ann"), user("bob"), user("cy")];
+  ws.receive({ type: "welcome", room: ROOM, you: user("ann"), online, online_count: 5000, last_seq: 0, heartbeat: 15 });
+  const listed = $("members").querySelectorAll(".member-name").map((node) => node.textContent);
+  assert.deepEqual(listed, ["ann", "bob", "cy"]);
+  assert.equal(doc.querySelector("[data-online-for]").textContent, "5000");
+});
+
 test("an empty room says so", async () => {
   const ws = await openRoom();
   connect(ws);
@@ -277,6 +288,38 @@ test("an error frame without a client_id shows an alert that goes away", async (
   assert.equal($("alert").hidden, true);
 });
 
+test("a message the server cannot store (bad_text) offers only Discard, and no reconnect re-sends it", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3) });
+  write("a\u0000b");
+  const [frame] = sentOfType(ws, "message");
+  const detail = "The message contains a character that cannot be sent: U+0000.";
+  ws.receive({ type: "error", code: "bad_text", detail, client_id: frame.client_id });
+  assert.deepEqual(pending(), [{ body: "a\u0000b", state: "failed", status: `Failed: ${detail} — Discard` }]);
+  ws.serverClose(1006);
+  mock.timers.tick(500);
+  const next = FakeWebSocket.last;
+  connect(next, { lastSeq: 3, resumed: true });
+  mock.timers.tick(60_000);
+  assert.deepEqual(sentOfType(next, "message"), [], "a refused message was sent again");
+  assert.equal(pending()[0].state, "failed");
+});
+
+test("unavailable: the page sends the message again by itself once, after retry_after", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  write("hello");
+  const [frame] = sentOfType(ws, "message");
+  const detail = "The database is not answering; try again in a moment.";
+  ws.receive({ type: "error", code: "unavailable", detail, client_id: frame.client_id, retry_after: 1 });
+  assert.deepEqual(pending(), [{ body: "hello", state: "sending", status: "Sending…" }]);
+  assert.equal($("alert").hidden, true);
+  mock.timers.tick(1000);
+  assert.deepEqual(sentOfType(ws, "message"), [frame, frame]);
+  ws.receive({ type: "ack", client_id: frame.client_id, seq: 1 });
+  assert.equal(pending()[0].state, "sent");
+});
+
 test("read_only closes the composer", async () => {
   const ws = await openRoom();
   connect(ws);
@@ -342,6 +385,34 @@ test("after a reconnect, a message the history shows as stored is not re-sent", 
   assert.deepEqual(sentOfType(next, "message"), []);
   assert.deepEqual(pending(), []);
   assert.deepEqual(onScreen(), [1, 2, 3, 4]);
+});
+
+test("a resume in pages shows them all in order and re-sends the outbox once, after the last", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3) });
+  write("stored");
+  write("lost");
+  const [stored, lost] = sentOfType(ws, "message");
+  ws.serverClose(1006);
+  mock.timers.tick(500);
+  const next = FakeWebSocket.last;
+  next.open();
+  next.receive({ type: "welcome", room: ROOM, you: user("ann"), online: [], last_seq: 250, heartbeat: 15 });
+  const page = (messages, has_more) => ({
+    type: "history",
+    messages,
+    has_more,
+    resumed: true,
+    reset: false,
+    query: null,
+  });
+  next.receive(page(range(4, 120), true));
+  assert.deepEqual(sentOfType(next, "message"), [], "re-sent before the resume was complete");
+  const mine = message(250, { author: "ann", body: stored.body, client_id: stored.client_id });
+  next.receive(page([...range(121, 249), mine], false));
+  assert.deepEqual(onScreen(), range(1, 250).map((m) => m.seq));
+  assert.deepEqual(sentOfType(next, "message"), [lost]);
+  assert.deepEqual(pending(), [{ body: "lost", state: "sending", status: "Sending…" }]);
 });
 
 test("a message written while disconnected waits, then goes once the room is back", async () => {

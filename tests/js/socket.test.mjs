@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
 
-import {
-  backoffDelay,
-  CLOSE_NO_ROOM,
-  CLOSE_RESTART,
-  CLOSE_TOO_SLOW,
-  RoomSocket,
-  socketUrl,
-} from "../../chat/static/chat/socket.js";
+import { backoffDelay, CLOSE, RoomSocket, socketUrl } from "../../chat/static/chat/socket.js";
 import { FakeEventTarget, FakeWebSocket, installDocument } from "./fakes.mjs";
 
 const page = (protocol, host) => ({ protocol, host, hostname: "ignored.invalid" });
@@ -69,6 +62,17 @@ describe("backoffDelay", () => {
     const seen = new Set(Array.from({ length: 20 }, () => backoffDelay(0)));
     assert.ok(seen.size > 1, "twenty draws gave one delay: no jitter");
     for (const delay of seen) assert.ok(delay >= 0.25 && delay < 0.75, `${delay} outside 0.25..0.75 s`);
+  });
+});
+
+describe("CLOSE", () => {
+  test("names the server's close codes and cannot be changed", () => {
+    assert.equal(CLOSE.NO_ROOM, 4404);
+    assert.equal(CLOSE.RESTARTING, 1012);
+    assert.ok(Object.isFrozen(CLOSE));
+    assert.throws(() => {
+      CLOSE.NO_ROOM = 1000; // modules are strict: writing to a frozen object throws
+    }, TypeError);
   });
 });
 
@@ -165,7 +169,7 @@ describe("RoomSocket", () => {
   test("4404 (no such room) stops for good", () => {
     const ws = start();
     ws.open();
-    ws.serverClose(CLOSE_NO_ROOM);
+    ws.serverClose(CLOSE.NO_ROOM);
     assert.equal(state(), "gone");
     mock.timers.tick(120_000);
     window.dispatchEvent({ type: "online" });
@@ -208,7 +212,7 @@ describe("RoomSocket", () => {
     const ws = start();
     welcome(ws);
     resumeFrom = 1200;
-    ws.serverClose(CLOSE_TOO_SLOW);
+    ws.serverClose(CLOSE.TOO_SLOW);
     const next = expectRetryAfter(0.5);
     assert.match(next.url, /\?after=1200$/);
   });
@@ -221,18 +225,79 @@ describe("RoomSocket", () => {
     }
     // The next failure would wait 8 s; a restart retries at once-ish instead.
     FakeWebSocket.last.open();
-    FakeWebSocket.last.serverClose(CLOSE_RESTART);
+    FakeWebSocket.last.serverClose(CLOSE.RESTARTING);
     expectRetryAfter(0.5);
   });
 
-  test("1013 (Redis unavailable) keeps backing off", () => {
+  test("1013 (Redis or the database unavailable) keeps backing off", () => {
     start();
-    FakeWebSocket.last.serverClose(1013);
+    FakeWebSocket.last.serverClose(CLOSE.TRY_AGAIN);
     expectRetryAfter(0.5);
-    FakeWebSocket.last.serverClose(1013);
+    FakeWebSocket.last.serverClose(CLOSE.TRY_AGAIN);
     expectRetryAfter(1);
-    FakeWebSocket.last.serverClose(1013);
+    FakeWebSocket.last.serverClose(CLOSE.TRY_AGAIN);
     expectRetryAfter(2);
+  });
+
+  test("4429 (flood) never reconnects at once, and each flood in a row waits longer despite the welcome", () => {
+    start();
+    for (const seconds of [1, 2, 4, 8, 10]) {
+      welcome(); // every flooded session was welcomed first: that must not start the backoff over
+      FakeWebSocket.last.serverClose(CLOSE.FLOOD);
+      expectRetryAfter(seconds);
+    }
+  });
+
+  test("4429 does not cut short a backoff already under way", () => {
+    start();
+    welcome();
+    FakeWebSocket.last.serverClose(CLOSE.FLOOD);
+    expectRetryAfter(1);
+    for (const seconds of [2, 4]) {
+      FakeWebSocket.last.serverClose(1006); // the next tries fail before any welcome
+      expectRetryAfter(seconds);
+    }
+    welcome();
+    FakeWebSocket.last.serverClose(CLOSE.FLOOD);
+    expectRetryAfter(2); // the second flood in a row, not the first step again
+  });
+
+  test("4500 (send failed) and 1009 (too big) back off across welcomes like a flood", () => {
+    start();
+    for (const [code, seconds] of [
+      [CLOSE.SEND_FAILED, 1],
+      [CLOSE.TOO_BIG, 2],
+      [CLOSE.SEND_FAILED, 4],
+    ]) {
+      welcome();
+      FakeWebSocket.last.serverClose(code);
+      expectRetryAfter(seconds);
+    }
+  });
+
+  test("a welcomed session that ends some other way clears the flood count", () => {
+    start();
+    for (const seconds of [1, 2]) {
+      welcome();
+      FakeWebSocket.last.serverClose(CLOSE.FLOOD);
+      expectRetryAfter(seconds);
+    }
+    welcome();
+    FakeWebSocket.last.serverClose(1006);
+    expectRetryAfter(0.5);
+    welcome();
+    FakeWebSocket.last.serverClose(CLOSE.FLOOD);
+    expectRetryAfter(1);
+  });
+
+  test("a 1012 after a flood retries at the first step", () => {
+    start();
+    welcome();
+    FakeWebSocket.last.serverClose(CLOSE.FLOOD);
+    expectRetryAfter(1);
+    welcome();
+    FakeWebSocket.last.serverClose(CLOSE.RESTARTING);
+    expectRetryAfter(0.5);
   });
 
   test("welcome resets the attempt counter", () => {

@@ -117,6 +117,40 @@ describe("resuming", () => {
     assert.deepEqual(requests, []);
   });
 
+  test("a resume in two pages shows both as live, in order, and is complete only after the last", () => {
+    const { sync, seqs, shown, requests } = connected(41, range(1, 41));
+    sync.welcome({ type: "welcome", last_seq: 300 });
+    assert.equal(sync.history(history(range(42, 180), { resumed: true, has_more: true })), "resuming");
+    assert.equal(sync.history(history(range(181, 300), { resumed: true, has_more: false })), "initial");
+    assert.deepEqual(shown.slice(-2), [
+      { how: "live", seqs: range(42, 180).map((m) => m.seq) },
+      { how: "live", seqs: range(181, 300).map((m) => m.seq) },
+    ]);
+    assert.deepEqual([...seqs].sort((a, b) => a - b), range(1, 300).map((m) => m.seq));
+    assert.equal(sync.known, 300);
+    sync.heartbeat({ type: "heartbeat", last_seq: 300 });
+    sync.message(msg(301));
+    assert.deepEqual(requests, [], "a resume in pages left something to ask for");
+  });
+
+  test("a resume's last page may say has_more when it reaches the room's last seq", () => {
+    // Messages stored after welcome make the server's last page say has_more; they come live.
+    const { sync } = connected(41, range(1, 41));
+    sync.welcome({ type: "welcome", last_seq: 200 });
+    assert.equal(sync.history(history(range(42, 141), { resumed: true, has_more: true })), "resuming");
+    assert.equal(sync.history(history(range(142, 200), { resumed: true, has_more: true })), "initial");
+  });
+
+  test("a connection dropped in the middle of a resume resumes after the last page it got", () => {
+    const { sync } = connected(41, range(1, 41));
+    sync.welcome({ type: "welcome", last_seq: 300 });
+    sync.history(history(range(42, 180), { resumed: true, has_more: true }));
+    assert.equal(sync.resumeAfter(), 180);
+    sync.welcome({ type: "welcome", last_seq: 300 }); // the next connection starts its own resume
+    assert.equal(sync.history(history(range(181, 300), { resumed: true })), "initial");
+    assert.equal(sync.resumeAfter(), 300);
+  });
+
   test("a reset history rebuilds the view from the new page", () => {
     const { sync, seqs, shown } = connected(41, range(1, 41));
     // The server's database was reset: the room now ends at seq 3.
@@ -179,6 +213,19 @@ describe("gaps", () => {
       requests.map((frame) => frame.after),
       [141, 241],
     );
+    assert.equal(sync.resumeAfter(), 300);
+  });
+
+  test("a fill answered with a page cut short by size goes on from its last message", () => {
+    const { sync, requests, seqs } = connected(41, range(1, 41));
+    sync.message(msg(300));
+    requests.length = 0;
+    // 100 asked, 37 fitted in the frame: the server kept the oldest and says has_more.
+    assert.equal(sync.history(history(range(42, 78), { query: fillQuery(41, 300), has_more: true })), "fill");
+    assert.deepEqual(requests, [{ type: "history", after: 78, before: 300, limit: 100 }]);
+    sync.history(history(range(79, 299), { query: fillQuery(78, 300), has_more: false }));
+    assert.equal(requests.length, 1);
+    assert.equal(seqs.size, 300, "a message between the cut and the next page was lost");
     assert.equal(sync.resumeAfter(), 300);
   });
 
@@ -272,6 +319,16 @@ describe("older pages", () => {
     assert.equal(shown.at(-1).how, "older");
     sync.loadOlder();
     assert.deepEqual(requests.at(-1), { type: "history", before: 101, limit: 50 });
+  });
+
+  test("an older page cut short by size goes on below the lowest message it kept", () => {
+    const { sync, requests } = connected(200, range(151, 200), { has_more: true });
+    sync.loadOlder();
+    // 50 asked, 12 fitted: the server kept the newest of the page (139..150) and says has_more.
+    sync.history(history(range(139, 150), { query: { before: 151, after: null, limit: 50 }, has_more: true }));
+    assert.equal(sync.olderAvailable, true);
+    sync.loadOlder();
+    assert.deepEqual(requests.at(-1), { type: "history", before: 139, limit: 50 });
   });
 
   test("there is nothing to load once a page says has_more: false", () => {

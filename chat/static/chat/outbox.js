@@ -1,9 +1,16 @@
 // Messages on their way: each has a fresh client_id, shows "sending…" until the server has stored
 // it, is re-sent after a reconnect (the client_id makes that idempotent) and can fail visibly.
+// Only a "sending" entry is ever sent again without the user asking: a failed one waits for Retry.
 
 import { el } from "./dom.js";
 
 export const ACK_TIMEOUT_MS = 10_000;
+
+// Refusals that the same text sent again cannot cure: the message offers Discard, not Retry.
+const FINAL = new Set(["bad_text", "empty", "too_long", "bad_request", "read_only"]);
+// `unavailable`: the server's database did not answer (the server already tried twice). One more
+// try of our own after `retry_after` is worth it; this is the wait when the frame names none.
+const UNAVAILABLE_WAIT_S = 1;
 
 export function newClientId() {
   if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
@@ -26,7 +33,7 @@ export class Outbox {
   }
 
   submit(body) {
-    const entry = { clientId: newClientId(), body, state: "sending", seq: null, timer: null };
+    const entry = { clientId: newClientId(), body, state: "sending", seq: null, timer: null, retried: false };
     entry.node = this.render(entry);
     this.entries.set(entry.clientId, entry);
     this.list.append(entry.node);
@@ -56,12 +63,24 @@ export class Outbox {
     }
   }
 
-  // Refused by the server; `retryAfter` (seconds) holds the Retry button back until it can work.
-  fail(clientId, detail, retryAfter = 0) {
+  // Refused by the server (an error frame's code and detail); `retryAfter` (seconds) holds the
+  // Retry button back until it can work. False when the client_id is not ours.
+  refuse(clientId, { code, detail = "", retryAfter = 0 }) {
     const entry = this.entries.get(clientId);
     if (!entry) return false;
+    // Acked means stored: a refused second copy (a Retry that crossed the ack) changes nothing.
+    if (entry.state === "sent") return true;
     clearTimeout(entry.timer);
-    this.setState(entry, "failed", detail, retryAfter);
+    if (code === "unavailable" && entry.state === "sending" && !entry.retried) {
+      entry.retried = true; // a second `unavailable` is shown, not tried again
+      const wait = retryAfter > 0 ? retryAfter : UNAVAILABLE_WAIT_S;
+      // entry.timer, so that pause() holds it while the socket is down (resend() sends it then).
+      entry.timer = setTimeout(() => {
+        if (entry.state === "sending") this.transmit(entry);
+      }, wait * 1000);
+      return true;
+    }
+    this.setState(entry, "failed", detail, { retryAfter, final: FINAL.has(code) });
     return true;
   }
 
@@ -97,18 +116,27 @@ export class Outbox {
     this.onChange();
   }
 
-  setState(entry, state, detail = "", retryAfter = 0) {
+  // `final`: the server will never take this text, so a failure offers no Retry.
+  setState(entry, state, detail = "", { retryAfter = 0, final = false } = {}) {
     entry.state = state;
     entry.node.dataset.state = state;
     clearInterval(entry.countdown);
     entry.status.replaceChildren();
     if (state === "failed") {
-      const retry = el("button", { className: "link-button", text: "Retry", attrs: { type: "button" } });
-      retry.addEventListener("click", () => this.transmit(entry));
-      if (retryAfter > 0) this.holdBack(entry, retry, Date.now() + retryAfter * 1000);
+      const actions = [];
+      if (!final) {
+        const retry = el("button", { className: "link-button", text: "Retry", attrs: { type: "button" } });
+        retry.addEventListener("click", () => {
+          entry.retried = false; // the user's try gets the same one automatic retry as the first
+          this.transmit(entry);
+        });
+        if (retryAfter > 0) this.holdBack(entry, retry, Date.now() + retryAfter * 1000);
+        actions.push(retry, " · ");
+      }
       const discard = el("button", { className: "link-button", text: "Discard", attrs: { type: "button" } });
       discard.addEventListener("click", () => this.drop(entry));
-      entry.status.append(el("span", { text: `Failed${detail ? `: ${detail}` : ""}` }), " — ", retry, " · ", discard);
+      actions.push(discard);
+      entry.status.append(el("span", { text: `Failed${detail ? `: ${detail}` : ""}` }), " — ", ...actions);
     } else {
       entry.status.textContent = state === "sent" ? "Sent" : detail || "Sending…";
     }

@@ -10,10 +10,12 @@ export class Members {
     this.users = new Map(); // name -> user
   }
 
-  reset(users) {
+  // `online`: how many are online, which may be more than `users` lists (the server cuts the
+  // list of a huge room to fit one frame); without it the list's length is the count.
+  reset(users, online) {
     this.users = new Map(users.map((user) => [user.name, user]));
     this.render();
-    this.count(this.users.size);
+    this.count(Number.isFinite(online) ? online : this.users.size);
   }
 
   // Returns true when this changed who is listed (a real arrival or departure).

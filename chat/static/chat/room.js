@@ -210,7 +210,8 @@ function showAlert(text) {
 function refused(frame) {
   const detail = typeof frame.detail === "string" && frame.detail ? frame.detail : `Refused (${frame.code}).`;
   if (frame.code === "read_only") setArchived(true);
-  if (frame.client_id && outbox.fail(frame.client_id, detail, Number(frame.retry_after) || 0)) return;
+  const retryAfter = Number(frame.retry_after) || 0;
+  if (frame.client_id && outbox.refuse(frame.client_id, { code: frame.code, detail, retryAfter })) return;
   showAlert(detail);
 }
 
@@ -225,11 +226,14 @@ function onFrame(frame) {
       timeline.you = you;
       members.you = you;
       $("you-name").textContent = you;
-      members.reset(frame.online ?? []);
+      // In a big room `online` lists only as many as fit one frame; `online_count` counts everyone.
+      members.reset(frame.online ?? [], frame.online_count);
       applyRoom(frame.room);
       sync.welcome(frame);
       break;
     case "history": {
+      // A long resume comes as several pages ("resuming" until the last): re-send the outbox once,
+      // after the last, so that what the history shows as stored is not sent again.
       const kind = sync.history(frame);
       if (kind === "initial") {
         if (firstHistory) {

@@ -1,9 +1,21 @@
 // One room's WebSocket: connect, watch for silence, reconnect with backoff. Knows nothing of
 // messages; it hands every frame to `onFrame` and every state change to `onState`.
 
-export const CLOSE_NO_ROOM = 4404;
-export const CLOSE_RESTART = 1012;
-export const CLOSE_TOO_SLOW = 4008;
+// The server's close codes (chat.protocol.Close; tests/unit/test_close_codes.py keeps the two equal).
+export const CLOSE = Object.freeze({
+  TOO_BIG: 1009, // a frame of ours was over daphne's size limit (sent by daphne)
+  RESTARTING: 1012, // the worker is restarting: come back soon, to any worker
+  TRY_AGAIN: 1013, // the worker cannot reach Redis or the database: back off
+  TOO_SLOW: 4008, // we did not read fast enough: resume with ?after=
+  NO_ROOM: 4404, // final
+  FLOOD: 4429, // too many refused frames: back off, never come straight back
+  SEND_FAILED: 4500, // a frame to us could not be sent: back off
+});
+
+// Closes that end a session which had been welcomed and would end the same way again (it flooded,
+// a frame did not fit). A welcome starts the backoff over, so without a count of their own such a
+// client would come back every half second for ever; each one in a row waits one step longer.
+const REPEATING = new Set([CLOSE.FLOOD, CLOSE.SEND_FAILED, CLOSE.TOO_BIG]);
 
 const FIRST_DELAY = 0.5; // seconds; doubles per failed attempt
 const MAX_DELAY = 10;
@@ -33,6 +45,8 @@ export class RoomSocket {
     this.location = location;
     this.ws = null;
     this.attempt = 0;
+    this.repeats = 0; // REPEATING closes in a row; only a session that ends otherwise clears it
+    this.welcomed = false; // the current connection has said welcome
     this.retryTimer = null;
     this.silenceTimer = null;
     this.silenceLimit = HANDSHAKE_TIMEOUT;
@@ -81,6 +95,7 @@ export class RoomSocket {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.detach();
+    this.welcomed = false;
     this.setState("connecting", { retry: this.attempt > 0 });
     const ws = new WebSocket(socketUrl(this.location, this.slug, this.resumeAfter()));
     this.ws = ws;
@@ -102,6 +117,7 @@ export class RoomSocket {
     if (frame === null || typeof frame !== "object") return;
     if (frame.type === "welcome") {
       this.attempt = 0; // a real session started: the next failure starts the backoff over
+      this.welcomed = true;
       if (Number(frame.heartbeat) > 0) this.silenceLimit = SILENCE_HEARTBEATS * Number(frame.heartbeat);
       this.armSilence();
       this.setState("open");
@@ -132,11 +148,17 @@ export class RoomSocket {
     this.detach();
     if (this.stopped) {
       this.setState("closed");
-    } else if (code === CLOSE_NO_ROOM) {
+    } else if (code === CLOSE.NO_ROOM) {
       this.stop("gone");
+    } else if (REPEATING.has(code)) {
+      // Never the first step, whatever the welcome reset: at least 1 s, then 2, 4… per repeat.
+      this.repeats += 1;
+      this.attempt = Math.max(this.attempt, this.repeats);
+      this.scheduleRetry();
     } else {
+      if (this.welcomed) this.repeats = 0; // a session that did not end in a repeat
       // 1012 (restart) is expected to be brief: retry soon, still jittered.
-      if (code === CLOSE_RESTART) this.attempt = 0;
+      if (code === CLOSE.RESTARTING) this.attempt = 0;
       this.scheduleRetry();
     }
   }

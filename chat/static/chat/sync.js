@@ -19,6 +19,7 @@ export class Sync {
     this.olderAvailable = false;
     this.loadingOlder = false;
     this.fills = new Map(); // "after:before" -> { after, before } asked and not yet answered
+    this.resuming = false; // this connection's resume has sent pages, and more are to come
   }
 
   // The `after` for the next connection: the highest seq shown, or lower if a fill was in flight.
@@ -32,14 +33,16 @@ export class Sync {
   welcome(frame) {
     this.roomLastSeq = Number(frame.last_seq) || 0;
     this.loadingOlder = false;
+    this.resuming = false; // a resume cut off with the old connection starts over
   }
 
-  // Returns what kind of history it was: "initial", "fill" or "older".
+  // Returns what kind of history it was: "initial" (the connection's first history is complete),
+  // "resuming" (a page of it, more to come), "fill" or "older".
   history(frame) {
     const query = frame.query;
     if (query === null || query === undefined) {
       this.initial(frame);
-      return "initial";
+      return this.resuming ? "resuming" : "initial";
     }
     if (query.after !== null && query.after !== undefined) {
       this.filled(frame, query);
@@ -54,14 +57,20 @@ export class Sync {
   initial(frame) {
     // Answers to the old connection's requests will never come, and this history covers them.
     // Not earlier, at welcome: a connection that drops before its history must still resume from
-    // below the gaps that were open.
-    this.fills.clear();
+    // below the gaps that were open. Not at a resume's later pages: fills asked meanwhile stand.
+    if (!this.resuming) this.fills.clear();
     this.started = true;
     if (frame.resumed) {
-      this.known = Math.max(this.known, this.roomLastSeq);
+      // A resume comes in pages cut to fit a frame, oldest first, each continuing the last. The
+      // last page says has_more: false or reaches the room's last seq (it may say has_more when
+      // messages were stored since welcome; those come live).
+      const last = frame.messages.length ? frame.messages[frame.messages.length - 1].seq : null;
+      this.resuming = Boolean(frame.has_more) && last !== null && last < this.roomLastSeq;
+      this.known = Math.max(this.known, this.roomLastSeq, last ?? 0);
       this.show(frame.messages, "live");
     } else {
       // A first page, or the server could not resume from where we were: start over.
+      this.resuming = false;
       this.olderAvailable = frame.has_more;
       this.known = this.roomLastSeq;
       this.show(frame.messages, "reset");
