@@ -1,6 +1,15 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models.signals import post_save
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 
 class ChatConfig(AppConfig):
@@ -19,3 +28,19 @@ class ChatConfig(AppConfig):
         if not 0 < settings.CHAT_MAX_BODY <= MAX_SENT_BODY:
             # A longer message could not be sent whole in one frame (chat.protocol.PAGE_BYTES).
             raise ImproperlyConfigured(f"CHAT_MAX_BODY must be from 1 to {MAX_SENT_BODY} characters.")
+        # createsuperuser, the admin and any later sign-up each save the user their own way; post_save
+        # is the one seam all of them go through, so no registered name is ever left unclaimed.
+        post_save.connect(_claim_name, sender=get_user_model(), dispatch_uid="chat.name_claim_sync")
+
+
+def _claim_name(
+    sender: type[Any], instance: AbstractBaseUser, update_fields: frozenset[str] | None = None, **kwargs: Any
+) -> None:
+    # Not at the top: chat.services imports the models, which do not exist until the registry is ready.
+    from chat import services
+
+    # A log-in saves last_login alone: the name is unchanged, and a write on every log-in is waste.
+    # Raw saves (loaddata) are not skipped: a fixture of users must not leave their names free.
+    if update_fields is not None and get_user_model().USERNAME_FIELD not in update_fields:
+        return
+    services.name_claim_sync(user=instance)

@@ -8,10 +8,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from chat.models import NameClaim
+from chat.names import name_normalize, name_skeleton_digests
 
 GUEST_NAME_KEY = "chat_guest_name"
-NICKNAME_RE = re.compile(r"^[\w.-]{2,32}$")
+NICKNAME_RE = re.compile(r"[\w.-]{2,32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +34,16 @@ def random_guest_name() -> str:
 
 
 def check_nickname(nickname: str) -> str:
-    """Validate a guest's chosen name; guests may not pose as registered users."""
-    nickname = nickname.strip()
-    if not NICKNAME_RE.match(nickname):
+    """Validate a guest's chosen name and return it normalised; no guest may pose as a registered user."""
+    # Normalised first, so that the rule below sees what the page will show (full-width letters as
+    # plain ones, no invisible characters).
+    nickname = name_normalize(nickname)
+    if not NICKNAME_RE.fullmatch(nickname):
         raise NicknameError("Use 2 to 32 letters, digits, dots, hyphens or underscores.")
-    if get_user_model().objects.filter(username__iexact=nickname).exists():
+    # Look-alikes, not just case variants (chat.names): either skeleton of the nickname against either
+    # of every registered name, through the claims' indexes rather than a scan of the users.
+    digests = name_skeleton_digests(nickname)
+    if NameClaim.objects.filter(Q(skeleton__in=digests) | Q(skeleton_as_drawn__in=digests)).exists():
         raise NicknameError("That name belongs to a registered user.")
     return nickname
 

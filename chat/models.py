@@ -1,4 +1,4 @@
-"""Rooms and their messages."""
+"""Rooms, their messages, and the names registered users hold."""
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -52,3 +52,20 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.seq} {self.author_name}"
+
+
+class NameClaim(models.Model):
+    """A registered user's name as look-alike checks see it (chat.names); kept by services.name_claim_sync."""
+
+    # The user is the key: a fixture that carries claims as well as users overwrites the row the
+    # signal wrote for the same user instead of colliding with it.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="name_claim"
+    )
+    skeleton = models.CharField(max_length=64, db_index=True, help_text="Digest of the name's skeleton, case ignored.")
+    skeleton_as_drawn = models.CharField(
+        max_length=64, db_index=True, help_text="Digest of the name's skeleton with its capitals read as drawn."
+    )
+
+    def __str__(self) -> str:
+        return f"name claim of user {self.user_id}"

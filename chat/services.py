@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat import broadcast
 from chat.identity import Identity
-from chat.models import Message, Room
+from chat.models import Message, NameClaim, Room
+from chat.names import name_skeleton_digests
 
 
 class RoomReadOnly(Exception):
@@ -115,3 +117,9 @@ def room_save(*, room: Room) -> None:
         room.save()
         if not created:
             transaction.on_commit(lambda: broadcast.room_changed(room), robust=True)
+
+
+def name_claim_sync(*, user: AbstractBaseUser) -> None:
+    """Record the skeletons of a registered user's name, so that no guest can take a look-alike of it."""
+    skeleton, as_drawn = name_skeleton_digests(user.get_username())
+    NameClaim.objects.update_or_create(user_id=user.pk, defaults={"skeleton": skeleton, "skeleton_as_drawn": as_drawn})
