@@ -1,6 +1,7 @@
 """ASGI entry point: Django for HTTP, the chat consumers for WebSockets."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -10,17 +11,17 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from chat.origins import origin_validator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.transport import TransportMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # TransportMiddleware is outermost because it needs the server's own `send`.
-        "websocket": TransportMiddleware(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
-        ),
-    }
-)
+
+def websocket_application() -> Any:
+    """The WebSocket stack, built from the settings as they are now (tests build it under overrides)."""
+    # TransportMiddleware is outermost because it needs the server's own `send`. The Origin check
+    # (CHAT_ALLOWED_ORIGINS, else ALLOWED_HOSTS) comes before anything touches the session.
+    return TransportMiddleware(origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))))
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})

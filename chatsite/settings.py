@@ -1,9 +1,11 @@
 """Project settings: everything that differs between deployments comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
 import environ
+from csp.constants import NONE, SELF
 
 # Lets admin classes be written as ModelAdmin[Room] for the type checker.
 django_stubs_ext.monkeypatch()
@@ -30,10 +32,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chat",
+    "axes",  # log-in throttling (see the security block below)
+    "csp",  # the Content-Security-Policy header
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -41,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: it turns a lockout flagged during authenticate() into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -95,6 +102,77 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Security: HTTPS, log-in throttling, Content-Security-Policy, WebSocket origins --------------
+# Each setting, its default and the production value are in docs/security.md. The defaults suit
+# plain http on 127.0.0.1 (make run, the test suite); production sets the DJANGO_SECURE_* ones, and
+# `manage.py check --deploy` passes only then (tests/unit/test_deploy_check.py).
+
+# HTTPS. Behind a TLS-terminating proxy, DJANGO_SECURE_PROXY_SSL_HEADER makes Django believe its
+# X-Forwarded-Proto: set it only if the proxy overwrites that header, or clients can forge it.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+# Load balancers probe workers over plain http: a 301 would mark every worker down.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Browsers remember HSTS for this long: raise it in steps once https is known to work everywhere.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+
+# Log-in throttling (django-axes): every django.contrib.auth log-in (the admin's, any LoginView)
+# goes through authenticate(), where AxesStandaloneBackend refuses a locked-out client before
+# ModelBackend checks the password. Failures are counted in the database, so all workers share them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("CHAT_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("CHAT_LOGIN_COOLOFF_SECONDS", default=15 * 60))
+# Per username *and* address: guessing from one address is stopped, while nobody elsewhere can lock
+# the real moderator out by failing on purpose under their name.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A lockout ends one cool-off after it began, however often the client retries meanwhile (the
+# retries are refused unchecked), so "try again later" means what it says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The client's address is REMOTE_ADDR (daphne's peer) unless DJANGO_TRUSTED_PROXY_COUNT proxies,
+# each appending the address it saw to X-Forwarded-For, stand in front: then it is the entry the
+# outermost of them added, the N-th from the right; entries further left are whatever the client
+# sent. ipware's proxy_count counts only the proxies listed after the client, hence N - 1; and it
+# must not be strict, or a client-sent X-Forwarded-For would hide the real address.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+AXES_IPWARE_META_PRECEDENCE_ORDER: tuple[str, ...]
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
+# Content-Security-Policy (django-csp): only this site's own scripts, styles and connections. The
+# pages have no inline script or style (the e2e suite watches for violations), and neither has the
+# admin. connect-src 'self' covers the room's ws:/wss: socket to the same host (CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # data: for the inline SVG favicon
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# WebSocket Origins: by default the host part only, against ALLOWED_HOSTS. Set to full origins
+# (scheme://host[:port]) to also refuse the same host over another scheme or port (chat.origins).
+CHAT_ALLOWED_ORIGINS = env.list("DJANGO_WS_ALLOWED_ORIGINS", default=[])
+# --- end of the security block --------------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def moderator(client: Client) -> Client:
-    get_user_model().objects.create_superuser("mod", "mod@example.com", "pw-mod-12345")
-    client.login(username="mod", password="pw-mod-12345")
+    # force_login: axes guards authenticate() itself, which the test client calls without a request.
+    client.force_login(get_user_model().objects.create_superuser("mod", "mod@example.com", "pw-mod-12345"))
     return client
 
 
