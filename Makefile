@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test lint typecheck jstest pytest-sqlite pytest-postgres e2e services clean
+.PHONY: run test lint typecheck jstest pytest-sqlite pytest-postgres pytest-layers e2e services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,19 @@ jstest:
 e2e: $(VENV)/.dev
 	$(BIN)/pytest tests/e2e
 
-test: services lint typecheck jstest pytest-sqlite pytest-postgres
+# The consumer on the other layers and without daphne's internals (docs/deployment.md, "Channel layers"):
+# cross-worker delivery, resume after a SIGKILL and presence on channels-redis's pub/sub layer; the
+# consumer tests on Channels' own in-memory layer; both again through plain ASGI send.
+LAYER_TESTS := tests/integration/test_delivery.py tests/integration/test_fanout.py \
+	tests/integration/test_faults.py::test_killing_a_worker_loses_no_message_and_doubles_none \
+	tests/integration/test_faults.py::test_users_of_a_killed_worker_leave_the_room_within_ttl_and_two_heartbeats
+pytest-layers: $(VENV)/.dev
+	env -u DATABASE_URL CHAT_TEST_CHANNEL_LAYER=pubsub $(BIN)/pytest $(LAYER_TESTS)
+	env -u DATABASE_URL CHAT_CHANNEL_LAYER=memory $(BIN)/pytest tests/consumers
+	env -u DATABASE_URL CHAT_DIRECT_TRANSPORT=0 $(BIN)/pytest tests/consumers tests/integration/test_delivery.py \
+		tests/integration/test_fanout.py tests/integration/test_faults.py tests/integration/test_hostile_input.py
+
+test: services lint typecheck jstest pytest-sqlite pytest-postgres pytest-layers
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

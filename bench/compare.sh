@@ -8,7 +8,8 @@
 # results/ and run/. HARNESS=direct runs the shared folder in place (where it is writable and set up).
 #
 # Environment: PEERS, OUT as for the shared compare.sh; SHARED_BENCH (default ../shared/bench);
-# BENCH_APP_REF (below).
+# BENCH_APP_REF (below); OUR_LAYERS="pubsub core" adds our app on channels-redis's layers as the
+# peers ours-pubsub (port 9700) and ours-core (9800), next to "ours" on chat.layers.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -16,7 +17,17 @@ SHARED=$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)
 # BENCH_APP_REF=<commit>: run that commit's code (see peer/worker.sh); resolved once, so a commit
 # landing mid-run does not change what the later scenarios measure.
 if [ -n "${BENCH_APP_REF:-}" ]; then BENCH_APP_REF=$(git -C "$HERE/.." rev-parse --verify "$BENCH_APP_REF^{commit}"); export BENCH_APP_REF; fi
-export EXTRA_PEERS=${EXTRA_PEERS:-"ours:raw:9500:$HERE/peer"}
+if [ -z "${EXTRA_PEERS:-}" ]; then
+  EXTRA_PEERS="ours:raw:9500:$HERE/peer"
+  for layer in ${OUR_LAYERS:-}; do
+    case $layer in
+      pubsub) EXTRA_PEERS="$EXTRA_PEERS ours-pubsub:raw:9700:$HERE/peer-layer" ;;
+      core) EXTRA_PEERS="$EXTRA_PEERS ours-core:raw:9800:$HERE/peer-layer" ;;
+      *) echo "compare: OUR_LAYERS takes pubsub and core, not $layer" >&2; exit 2 ;;
+    esac
+  done
+fi
+export EXTRA_PEERS
 export REF=${REF:-ours}
 
 if [ "${HARNESS:-mirror}" = direct ]; then

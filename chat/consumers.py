@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -9,12 +10,12 @@ from urllib.parse import parse_qs
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat import broadcast, db, protocol, ratelimit, selectors, services, worker
 from chat.identity import Identity, identity_from_scope
-from chat.layers import LocalFanout
 from chat.models import Room
 from chat.presence import presence
 from chat.protocol import Close, ProtocolError
@@ -31,17 +32,16 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     identity: Identity
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # AsyncConsumer.__call__, except that the layer dispatches our group messages itself:
-        # no queue, task or decode per member (see chat/layers.py).
+        # AsyncConsumer.__call__ on any Channels layer with groups. A layer that offers "direct"
+        # dispatch (chat.layers) calls our handler itself: no queue, task or decode per member.
         layer = get_channel_layer()
-        if not isinstance(layer, LocalFanout):
-            raise TypeError("RoomConsumer needs a chat.layers channel layer")
         self.scope = scope
         self.channel_layer = layer
         self.channel_name = await layer.new_channel()
         self.base_send = send
         self.joined = False
-        # Live frames that arrive while the history is read wait here.
+        # Live frames that arrive while the history is read wait here (under direct dispatch;
+        # through a queue they wait in the layer until connect is done).
         self.pending: list[dict[str, Any]] | None = []
         # Messages up to this seq were sent in the initial history: a later copy is a duplicate.
         self.floor = 0
@@ -51,16 +51,22 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         # Set once the server sent its close frame: whatever the client sent meanwhile is dropped.
         self.closing = False
         self.limits = ratelimit.ConnectionLimits(ratelimit.frame_rates(), settings.CHAT_FLOOD_STRIKES)
-        layer.attach(self.channel_name, self.layer_message)
+        direct = "direct" in getattr(layer, "extensions", ())
         try:
-            # One source (the socket; the layer calls in directly), so no per-connection Task
-            # waiting on it as await_many_dispatch would keep: idle connections are the bulk.
-            while True:
-                await self.dispatch(await receive())
+            if direct:
+                layer.attach(self.channel_name, self.layer_message)
+                # One source (the socket; the layer calls in directly), so no per-connection Task
+                # waiting on it as await_many_dispatch would keep: idle connections are the bulk.
+                while True:
+                    await self.dispatch(await receive())
+            else:
+                channel_receive = functools.partial(layer.receive, self.channel_name)
+                await await_many_dispatch([receive, channel_receive], self.dispatch)
         except StopConsumer:
             pass
         finally:
-            layer.detach(self.channel_name)
+            if direct:
+                layer.detach(self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch first hops to a thread to close stale database connections, for
@@ -217,7 +223,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         if self.transport.direct:
             self.transport.send_frame(text_frame(event["frame"]))
         else:
-            await self.base_send({"type": "websocket.send", "text": event["frame"]})
+            await self.send_frame(event["frame"])
 
     # -- Requests -----------------------------------------------------------------------------
 
@@ -329,7 +335,8 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.closing = True
         if code < 3000 and code != 1000 and self.transport.close_frame(code):
             return  # e.g. 1012, which daphne's websocket.close cannot send (chat.transport)
-        await self.base_send({"type": "websocket.close", "code": int(code)})  # daphne wants an int, not an IntEnum
+        # An int, not the IntEnum: daphne checks the type.
+        await self.base_send({"type": "websocket.close", "code": self.transport.asgi_close_code(int(code))})
 
 
 _INTERNAL = "The server could not handle that frame; nothing was changed."

@@ -36,7 +36,9 @@ Sink = Callable[[Message], Awaitable[None]]
 class LocalFanout(BaseChannelLayer):  # type: ignore[misc]
     """Channels, groups and delivery inside one process; subclasses carry messages between them."""
 
-    extensions = ["groups", "flush"]
+    # "direct": attach() and detach(); "reconnect_listeners": on_reconnect(). The consumer and the
+    # worker use them where a layer offers them, and do without on the stock layers.
+    extensions = ["groups", "flush", "direct", "reconnect_listeners"]
 
     def __init__(self, expiry: int = 60, capacity: int = 100, **kwargs: Any) -> None:
         super().__init__(expiry=expiry, capacity=capacity, **kwargs)

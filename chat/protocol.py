@@ -43,6 +43,9 @@ class Close(IntEnum):
     NO_ROOM = 4404  # no such room: final
     FLOOD = 4429  # too many refused frames: reconnect with back-off
     SEND_FAILED = 4500  # a frame could not be sent: reconnect with back-off
+    # RESTARTING and TRY_AGAIN where the server cannot send codes below 3000 (chat.transport's fallback).
+    RESTARTING_FALLBACK = 4012
+    TRY_AGAIN_FALLBACK = 4013
 
 
 class ProtocolError(Exception):

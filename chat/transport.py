@@ -19,14 +19,24 @@
   it with the closing handshake.
 
 Daphne gives each connection `send = functools.partial(server.handle_reply, protocol)`; the
-outermost middleware finds that protocol and puts a Transport in the scope. Under any other server
-the buffer reads 0 and the close goes through ASGI.
+outermost middleware finds that protocol and puts a Transport in the scope. This module is the only
+one that touches daphne's, autobahn's or Twisted's internals. At start-up (`capable`) it checks that
+everything it relies on is still there; if anything is missing, or CHAT_DIRECT_TRANSPORT is off, or
+the server is not daphne, the worker says so in one log line and every Transport is the plain one:
+frames go through ASGI `send` (slower, correct), the send buffer reads 0 (no 4008 for slow
+clients), an oversized inbound message drops the connection (1006, autobahn's default), and close
+codes below 3000 go out as 4000 + (code - 1000): 1012 as 4012, 1013 as 4013 (chat.protocol.Close).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+import logging
+from typing import Any, cast
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 # RFC 6455: FIN + text opcode; server frames are not masked.
 _FIN_TEXT = 0x81
@@ -46,10 +56,62 @@ def text_frame(text: str) -> bytes:
     return header + payload
 
 
-class Transport:
-    __slots__ = ("_open_state", "_protocol", "_tcp", "direct")
+def _missing() -> list[str]:
+    """What this module uses of autobahn and Twisted that their installed versions lack."""
+    from autobahn.websocket.protocol import WebSocketProtocol
+    from twisted.internet.abstract import FileDescriptor
 
-    def __init__(self, protocol: Any = None) -> None:
+    class _NoReactor:
+        pass
+
+    missing = [f"autobahn {name}" for name in ("sendCloseFrame", "STATE_OPEN") if not hasattr(WebSocketProtocol, name)]
+    if "failByDrop" not in getattr(WebSocketProtocol, "CONFIG_ATTRS_COMMON", ()):
+        missing.append("autobahn failByDrop")
+    # Instance attributes: a FileDescriptor made without a reactor shows them without starting anything.
+    tcp = FileDescriptor(reactor=cast(Any, _NoReactor()))
+    needed = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "connected", "write", "loseConnection")
+    missing += [f"Twisted FileDescriptor.{name}" for name in needed if not hasattr(tcp, name)]
+    return missing
+
+
+@functools.cache
+def capable() -> bool:
+    """Whether connections may use daphne's internals; says once, at start-up, why not."""
+    if not settings.CHAT_DIRECT_TRANSPORT:
+        logger.warning("CHAT_DIRECT_TRANSPORT is off: every frame goes through ASGI send (slower)")
+        return False
+    try:
+        missing = _missing()
+    except ImportError as exc:
+        missing = [str(exc)]
+    if missing:
+        logger.warning(
+            "daphne's internals are not what chat.transport expects (%s): every frame goes through ASGI send (slower)",
+            ", ".join(missing),
+        )
+        return False
+    return True
+
+
+@functools.cache
+def _not_daphne(kind: str) -> None:
+    logger.info("this server's send is not daphne's (%s): every frame goes through ASGI send", kind)
+
+
+def for_send(send: Any) -> Transport:
+    """The Transport for a connection whose ASGI `send` this is."""
+    daphne = isinstance(send, functools.partial) and getattr(send.func, "__name__", "") == "handle_reply"
+    if not (daphne and send.args):
+        _not_daphne(type(send).__name__)
+        return Transport()
+    return Transport(send.args[0] if capable() else None, daphne=True)
+
+
+class Transport:
+    __slots__ = ("_open_state", "_protocol", "_tcp", "daphne", "direct")
+
+    def __init__(self, protocol: Any = None, *, daphne: bool = False) -> None:
+        self.daphne = daphne  # daphne's websocket.close takes only 1000 and 3000-4999
         tcp = getattr(protocol, "transport", None)
         # twisted.internet.abstract.FileDescriptor keeps its pending writes in these fields.
         self._tcp: Any = tcp if hasattr(tcp, "_tempDataLen") and hasattr(tcp, "dataBuffer") else None
@@ -106,13 +168,17 @@ class Transport:
         self._protocol.sendCloseFrame(code=code, isReply=False)
         return True
 
+    def asgi_close_code(self, code: int) -> int:
+        """The code to give ASGI's websocket.close: daphne sends only 1000 and 3000-4999."""
+        return code if not self.daphne or code == 1000 or code >= 3000 else 4000 + code - 1000
+
 
 class TransportMiddleware:
     """Outermost WebSocket middleware: adds scope["transport"], a Transport for this connection."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        capable()  # at start-up: a worker whose daphne changed says so before its first client
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
-        return await self.app({**scope, "transport": Transport(protocol)}, receive, send)
+        return await self.app({**scope, "transport": for_send(send)}, receive, send)

@@ -85,7 +85,7 @@ class Worker:
         if not self._hooked:
             self._hooked = True
             layer = get_channel_layer()
-            if hasattr(layer, "on_reconnect"):
+            if "reconnect_listeners" in getattr(layer, "extensions", ()):
                 # After a pub/sub outage, tell clients the last seq now rather than in a while.
                 layer.on_reconnect(self.wake)
             self._hook_shutdown()

@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 # Lets admin classes be written as ModelAdmin[Room] for the type checker.
 django_stubs_ext.monkeypatch()
@@ -85,16 +87,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 # Namespaces this site's pub/sub channels and presence keys, so sites can share one Redis.
 CHAT_LAYER_PREFIX = env.str("CHAT_LAYER_PREFIX", default="chat")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "chat.layers.RedisFanoutChannelLayer",
-            "CONFIG": {"url": REDIS_URL, "prefix": CHAT_LAYER_PREFIX},
-        }
-    }
-else:
-    # One process only: the in-memory layer cannot reach other workers.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.InMemoryFanoutChannelLayer"}}
+# The Channels layer that carries broadcasts between workers; what each costs is in
+# docs/deployment.md ("Channel layers"). The consumer runs on any of them.
+_CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
+    # One PUBLISH per broadcast, decoded once per worker, handed to members without a queue.
+    "fanout": {
+        "BACKEND": "chat.layers.RedisFanoutChannelLayer",
+        "CONFIG": {"url": REDIS_URL, "prefix": CHAT_LAYER_PREFIX},
+    },
+    # channels-redis, stock: pub/sub (one queue and decode per member), or lists (one copy per member).
+    "pubsub": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHAT_LAYER_PREFIX},
+    },
+    "core": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHAT_LAYER_PREFIX},
+    },
+    # One process only: nothing reaches other workers.
+    "local": {"BACKEND": "chat.layers.InMemoryFanoutChannelLayer"},
+    "memory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+}
+CHAT_CHANNEL_LAYER = env.str("CHAT_CHANNEL_LAYER", default="fanout" if REDIS_URL else "local")
+if CHAT_CHANNEL_LAYER not in _CHANNEL_LAYERS:
+    raise ImproperlyConfigured(
+        f"CHAT_CHANNEL_LAYER must be one of {', '.join(_CHANNEL_LAYERS)}, not {CHAT_CHANNEL_LAYER!r}"
+    )
+if "CONFIG" in _CHANNEL_LAYERS[CHAT_CHANNEL_LAYER] and not REDIS_URL:
+    raise ImproperlyConfigured(f"CHAT_CHANNEL_LAYER={CHAT_CHANNEL_LAYER} needs REDIS_URL")
+CHANNEL_LAYERS = {"default": _CHANNEL_LAYERS[CHAT_CHANNEL_LAYER]}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -213,3 +234,6 @@ CHAT_OTHER_RATE_LIMIT = env.str("CHAT_OTHER_RATE_LIMIT", default="10/10")
 CHAT_FLOOD_STRIKES = env.int("CHAT_FLOOD_STRIKES", default=10)
 CHAT_TYPING_INTERVAL_SECONDS = 2.0
 CHAT_SEND_BUFFER_LIMIT = env.int("CHAT_SEND_BUFFER_LIMIT", default=1024 * 1024)
+# Off: never touch daphne's internals (chat.transport), every frame through ASGI send. For when a
+# daphne, autobahn or Twisted upgrade is in doubt; the worker says at start-up which way it runs.
+CHAT_DIRECT_TRANSPORT = env.bool("CHAT_DIRECT_TRANSPORT", default=True)

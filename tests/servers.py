@@ -167,8 +167,11 @@ def site(redis_url: str | None = REDIS_URL, **extra_env: str) -> Iterator[Site]:
             **extra_env,
         }
         env.pop("REDIS_URL", None)
+        env.pop("CHAT_CHANNEL_LAYER", None)
         if redis_url:
             env["REDIS_URL"] = redis_url
+            # The suite's own process has no Redis: the layer its workers use is chosen apart.
+            env["CHAT_CHANNEL_LAYER"] = os.environ.get("CHAT_TEST_CHANNEL_LAYER") or "fanout"
         deployment = Site(env=env, tmp=tmp)
         try:
             deployment.manage("migrate", "-v0")

@@ -217,17 +217,19 @@ describe("RoomSocket", () => {
     assert.match(next.url, /\?after=1200$/);
   });
 
-  test("1012 (server restart) resets the backoff to its first step", () => {
-    start();
-    for (const seconds of [0.5, 1, 2, 4]) {
-      FakeWebSocket.last.serverClose(1006);
-      expectRetryAfter(seconds);
-    }
-    // The next failure would wait 8 s; a restart retries at once-ish instead.
-    FakeWebSocket.last.open();
-    FakeWebSocket.last.serverClose(CLOSE.RESTARTING);
-    expectRetryAfter(0.5);
-  });
+  for (const code of [CLOSE.RESTARTING, CLOSE.RESTARTING_FALLBACK]) {
+    test(`${code} (server restart) resets the backoff to its first step`, () => {
+      start();
+      for (const seconds of [0.5, 1, 2, 4]) {
+        FakeWebSocket.last.serverClose(1006);
+        expectRetryAfter(seconds);
+      }
+      // The next failure would wait 8 s; a restart retries at once-ish instead.
+      FakeWebSocket.last.open();
+      FakeWebSocket.last.serverClose(code);
+      expectRetryAfter(0.5);
+    });
+  }
 
   test("1013 (Redis or the database unavailable) keeps backing off", () => {
     start();

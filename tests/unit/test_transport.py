@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from chat import transport
 from chat.transport import Transport, text_frame
 
 
@@ -98,3 +102,52 @@ def test_nothing_is_sent_once_the_websocket_is_closing(pair: Any) -> None:
 def test_other_servers_get_no_direct_path() -> None:
     transport = Transport(None)
     assert not transport.direct and transport.buffered() == 0 and not transport.close_frame(1012)
+
+
+# -- The adapter's start-up check and its fallback ---------------------------------------------
+
+
+@pytest.fixture
+def fresh_check() -> Iterator[None]:
+    transport.capable.cache_clear()
+    yield
+    transport.capable.cache_clear()
+
+
+def test_the_installed_daphne_autobahn_and_twisted_have_what_the_adapter_uses(fresh_check: None) -> None:
+    # Fails after an upgrade that renames an internal: the worker would fall back (slower) and say so.
+    assert transport._missing() == []
+    assert transport.capable() is True
+
+
+def test_an_internal_gone_after_an_upgrade_makes_every_connection_plain_and_says_so_once(
+    fresh_check: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from autobahn.websocket.protocol import WebSocketProtocol
+
+    monkeypatch.delattr(WebSocketProtocol, "sendCloseFrame")
+    with caplog.at_level(logging.WARNING, logger="chat.transport"):
+        assert transport.capable() is False
+        plain = transport.for_send(functools.partial(handle_reply, object()))
+        transport.for_send(functools.partial(handle_reply, object()))
+    assert (plain.direct, plain.buffered(), plain.close_frame(1012)) == (False, 0, False)
+    assert plain.asgi_close_code(1012) == 4012 and plain.asgi_close_code(4404) == 4404  # still daphne
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "autobahn sendCloseFrame" in warnings[0]
+
+
+def test_turning_the_adapter_off_is_a_setting(fresh_check: None, settings: Any) -> None:
+    settings.CHAT_DIRECT_TRANSPORT = False
+    assert transport.capable() is False
+
+
+def test_under_another_server_codes_go_through_asgi_unchanged(fresh_check: None) -> None:
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    other = transport.for_send(send)
+    assert (other.direct, other.daphne, other.asgi_close_code(1012)) == (False, False, 1012)
+
+
+def handle_reply(protocol: object, message: dict[str, Any]) -> None:
+    """Stands for daphne's Server.handle_reply: the adapter recognises daphne's send by it."""

@@ -10,6 +10,9 @@ export const CLOSE = Object.freeze({
   NO_ROOM: 4404, // final
   FLOOD: 4429, // too many refused frames: back off, never come straight back
   SEND_FAILED: 4500, // a frame to us could not be sent: back off
+  // RESTARTING and TRY_AGAIN from a worker that cannot send codes below 3000 (its internals are off).
+  RESTARTING_FALLBACK: 4012,
+  TRY_AGAIN_FALLBACK: 4013,
 });
 
 // Closes that end a session which had been welcomed and would end the same way again (it flooded,
@@ -158,7 +161,7 @@ export class RoomSocket {
     } else {
       if (this.welcomed) this.repeats = 0; // a session that did not end in a repeat
       // 1012 (restart) is expected to be brief: retry soon, still jittered.
-      if (code === CLOSE.RESTARTING) this.attempt = 0;
+      if (code === CLOSE.RESTARTING || code === CLOSE.RESTARTING_FALLBACK) this.attempt = 0;
       this.scheduleRetry();
     }
   }
