@@ -18,11 +18,12 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.protocol import MAX_SENT_BODY
-        from chat.ratelimit import frame_rates
+        from chat.ratelimit import frame_rates, parse_rate
 
         # At start-up, not at the first message: a worker with a broken limit must not serve.
         try:
             frame_rates()
+            parse_rate(settings.CHAT_INBOUND_FRAME_LIMIT)
         except ValueError as exc:
             raise ImproperlyConfigured(str(exc)) from None
         if not 0 < settings.CHAT_MAX_BODY <= MAX_SENT_BODY:

@@ -14,6 +14,10 @@
   and 3000-4999, so it is sent with autobahn's lower-level sendCloseFrame().
 - Whether the client has closed already, so that the frames it queued before its close frame are
   dropped at once instead of answered one by one (daphne hands the close over behind them).
+- A hard cap on the frames a connection may send (CHAT_INBOUND_FRAME_LIMIT), counted as autobahn
+  hands them to daphne: a socket past it is closed with 4429 and no longer read from, before its
+  frames are queued for the consumer. The consumer's own budgets (chat.ratelimit) are finer but come
+  after daphne's queue; a flood of 200,000 frames would keep the worker reading for seconds.
 - A close frame with 1009 for an inbound message over daphne's size limit. Autobahn fails such a
   connection by dropping the TCP connection (failByDrop, 1006 at the client) unless told to fail
   it with the closing handshake.
@@ -35,6 +39,8 @@ import logging
 from typing import Any, cast
 
 from django.conf import settings
+
+from chat.protocol import Close
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ def _missing() -> list[str]:
     # Instance attributes: a FileDescriptor made without a reactor shows them without starting anything.
     tcp = FileDescriptor(reactor=cast(Any, _NoReactor()))
     needed = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "connected", "write", "loseConnection")
+    missing += [f"autobahn {name}" for name in ("onMessage",) if not hasattr(WebSocketProtocol, name)]
     missing += [f"Twisted FileDescriptor.{name}" for name in needed if not hasattr(tcp, name)]
     return missing
 
@@ -107,6 +114,13 @@ def for_send(send: Any) -> Transport:
     return Transport(send.args[0] if capable() else None, daphne=True)
 
 
+@functools.cache
+def _inbound_limit() -> tuple[int, float]:
+    from chat.ratelimit import parse_rate
+
+    return parse_rate(settings.CHAT_INBOUND_FRAME_LIMIT)
+
+
 class Transport:
     __slots__ = ("_open_state", "_protocol", "_tcp", "daphne", "direct")
 
@@ -121,6 +135,26 @@ class Transport:
         self.direct = self._tcp is not None and self._protocol is not None and hasattr(self._tcp, "socket")
         if self._protocol is not None and hasattr(self._protocol, "failByDrop"):
             self._protocol.failByDrop = False  # protocol violations and oversized frames: close frame first
+        if self._protocol is not None and hasattr(self._protocol, "onMessage"):
+            self._cap_inbound(self._protocol)
+
+    def _cap_inbound(self, protocol: Any) -> None:
+        from chat.ratelimit import TokenBucket
+
+        bucket = TokenBucket(*_inbound_limit())
+        deliver = protocol.onMessage
+
+        def on_message(payload: bytes, is_binary: bool) -> None:
+            if bucket.take():
+                if not getattr(protocol, "muted", True):
+                    logger.warning("closing %s: over the inbound frame limit", getattr(protocol, "client_addr", "?"))
+                    protocol.muted = True  # daphne drops whatever else arrives
+                    protocol.sendCloseFrame(code=int(Close.FLOOD), isReply=False)
+                    self.hang_up()
+                return
+            deliver(payload, is_binary)
+
+        protocol.onMessage = on_message
 
     def send_frame(self, frame: bytes) -> None:
         """Write a complete WebSocket frame (from text_frame); only when `direct`."""

@@ -232,6 +232,9 @@ CHAT_TYPING_RATE_LIMIT = env.str("CHAT_TYPING_RATE_LIMIT", default="10/10")
 CHAT_OTHER_RATE_LIMIT = env.str("CHAT_OTHER_RATE_LIMIT", default="10/10")
 # Refused frames a connection may send within 10 s before it is closed (4429) as a flood.
 CHAT_FLOOD_STRIKES = env.int("CHAT_FLOOD_STRIKES", default=10)
+# Any frames at all, per connection, counted before they are queued (chat.transport): far above the
+# sum of the budgets above, so that only a flood meets it, and then at once (4429).
+CHAT_INBOUND_FRAME_LIMIT = env.str("CHAT_INBOUND_FRAME_LIMIT", default="200/10")
 CHAT_TYPING_INTERVAL_SECONDS = 2.0
 CHAT_SEND_BUFFER_LIMIT = env.int("CHAT_SEND_BUFFER_LIMIT", default=1024 * 1024)
 # Off: never touch daphne's internals (chat.transport), every frame through ASGI send. For when a

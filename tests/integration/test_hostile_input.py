@@ -7,6 +7,7 @@ instead, so every frame the server builds must fit whatever the database holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -171,20 +172,26 @@ async def test_a_history_flood_is_cut_off_and_the_worker_keeps_serving(deploymen
     flooder = await _open(worker.port, "foxes")
     await flooder.expect("history")
     frame = orjson.dumps({"type": "history", "limit": 100}).decode()
-    for _ in range(2000):
-        await flooder.ws.send(frame)
     started = time.monotonic()
+    sent = 0
+    with contextlib.suppress(websockets.ConnectionClosed):  # the server may hang up mid-flood
+        for _ in range(2000):
+            await flooder.ws.send(frame)
+            sent += 1
     received, code = await flooder.until_closed()
     assert code == Close.FLOOD
+    # Cut off by the connection's frame cap (chat.transport) before most frames reach the consumer,
+    # or, without daphne's internals, by the consumer's budget after a few rate_limited answers.
     kinds = [f["type"] if f["type"] != "error" else f["code"] for f in received]
-    assert kinds.count("history") <= 40 and "rate_limited" in kinds, kinds
+    assert kinds.count("history") <= 40 and set(kinds) <= {"history", "rate_limited", "presence"}, kinds
     # Someone else on the same worker is served as usual, right away.
     newcomer = await _open(worker.port, "foxes")
     try:
         await newcomer.expect("history")
     finally:
         await newcomer.ws.close()
-    print(f"history flood: {len(received)} answers to 2000 requests, closed after {time.monotonic() - started:.2f} s")
+    elapsed = time.monotonic() - started
+    print(f"history flood: {sent} of 2000 frames sent, {len(received)} answers, closed after {elapsed:.2f} s")
 
 
 @pytest.mark.skipif(not DIRECT, reason="the close frame (not a dropped connection) needs chat.transport")

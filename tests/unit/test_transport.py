@@ -151,3 +151,39 @@ def test_under_another_server_codes_go_through_asgi_unchanged(fresh_check: None)
 
 def handle_reply(protocol: object, message: dict[str, Any]) -> None:
     """Stands for daphne's Server.handle_reply: the adapter recognises daphne's send by it."""
+
+
+class DaphneLikeProtocol(FakeProtocol):
+    """What daphne's protocol does with a frame (queues it) and with a close frame, recorded."""
+
+    muted = False
+    client_addr = "127.0.0.1:5555"
+
+    def __init__(self, tcp: FakeTcp) -> None:
+        super().__init__(tcp)
+        self.queued: list[bytes] = []
+        self.closes: list[int] = []
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if not self.muted:
+            self.queued.append(payload)
+
+    def sendCloseFrame(self, **kwargs: Any) -> None:
+        self.closes.append(kwargs["code"])
+
+
+def test_a_connection_past_the_inbound_frame_cap_is_closed_and_read_no_more(
+    pair: Any, settings: Any, fresh_check: None
+) -> None:
+    settings.CHAT_INBOUND_FRAME_LIMIT = "5/60"
+    transport._inbound_limit.cache_clear()
+    tcp = FakeTcp(pair[0])
+    lost: list[bool] = []
+    tcp.loseConnection = lambda: lost.append(True)  # type: ignore[attr-defined]
+    protocol = DaphneLikeProtocol(tcp)
+    Transport(protocol)
+    for i in range(50):
+        protocol.onMessage(b"%d" % i, False)
+    transport._inbound_limit.cache_clear()
+    assert protocol.queued == [b"0", b"1", b"2", b"3", b"4"]  # the rest never reach the consumer
+    assert protocol.closes == [4429] and lost == [True] and protocol.muted
