@@ -25,7 +25,7 @@ from channels.layers import BaseChannelLayer
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from chat import redisconn
+from chat import redisconn, shards
 
 logger = logging.getLogger(__name__)
 
@@ -203,12 +203,16 @@ def _roundtrip(message: Message) -> Message:
 class RedisFanoutChannelLayer(LocalFanout):
     """Redis pub/sub between workers: one PUBLISH per group message, one subscription per group.
 
+    `url` names one Redis or several (shards, see chat.shards): a group lives on the shard of its
+    key (a room's slug), and the worker keeps one subscriber per shard with its own reader,
+    watchdog and reconnection, so a shard that fails stalls only the groups that live on it.
+
     Pub/sub delivers at most once: what is published while a worker is disconnected never reaches
     it. The chat protocol closes that gap with sequence numbers (see docs/protocol.md).
     """
 
-    # How often the worker publishes to itself, and how long it waits for that ping to come back
-    # before it declares its subscription dead and reconnects.
+    # How often each subscriber publishes to itself, and how long it waits for that ping to come
+    # back before it declares its subscription dead and reconnects.
     watchdog_interval = 2.0
     watchdog_timeout = 6.0
     # How long group_add waits for Redis to confirm a subscription.
@@ -225,40 +229,85 @@ class RedisFanoutChannelLayer(LocalFanout):
         super().__init__(expiry=expiry, capacity=capacity, **kwargs)
         self.url = url
         self.prefix = prefix
-        self._pubsub: aioredis.client.PubSub | None = None
-        self._subscribed: dict[str, asyncio.Future[None]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._watchdog: asyncio.Task[None] | None = None
-        self._last_seen = 0.0
-        self._lost = False
-        self._subscription_lock = asyncio.Lock()
-        self._worker_channel = f"{prefix}:w:{self.worker_id}"
-        # Shown by CLIENT LIST, so that an operator (or a test) can tell which worker it is.
+        self.ring = shards.ring(url)
+        # Shown by CLIENT LIST on every shard, so that an operator (or a test) can tell which worker it is.
         self.subscriber_name = f"{prefix}-sub-{self.worker_id}"
-        self._worker_channel_bytes = self._worker_channel.encode()
+        self._subscribers = tuple(_Subscriber(self, index, shard) for index, shard in enumerate(self.ring.shards))
         self._group_prefix_len = len(f"{prefix}:g:")
 
     # -- Sending ------------------------------------------------------------------------------
 
-    def _client(self) -> aioredis.Redis:
-        return redisconn.client(self.url)
-
     async def send(self, channel: str, message: Message) -> None:
         self.require_valid_channel_name(channel)
         worker = channel.partition("!")[0].rpartition(".")[2]
+        # Through the shard the worker's id picks, where it listens from its first group on.
+        home = self.ring.index(worker)
         payload = orjson.dumps([channel, message])
-        await self._client().publish(f"{self.prefix}:w:{worker}", payload)
+        await redisconn.client(self.ring.shards[home].url).publish(self._worker_channel(worker, home), payload)
 
     async def group_send(self, group: str, message: Message) -> None:
         self.require_valid_group_name(group)
-        await self._client().publish(self._group_channel(group), orjson.dumps(message))
+        shard = self.ring.shards[self._shard_of(group)]
+        await redisconn.client(shard.url).publish(self._group_channel(group), orjson.dumps(message))
 
     async def flush(self) -> None:
         await super().flush()
         await self.close()
 
     async def close(self) -> None:
-        """Stop receiving (the publishing client is shared, see chat.redisconn)."""
+        """Stop receiving (the publishing clients are shared, see chat.redisconn)."""
+        for subscriber in self._subscribers:
+            await subscriber.stop()
+
+    # -- Receiving ----------------------------------------------------------------------------
+
+    def _shard_of(self, group: str) -> int:
+        return self.ring.index(shards.group_key(group))
+
+    def _group_channel(self, group: str) -> str:
+        return f"{self.prefix}:g:{group}"
+
+    def _worker_channel(self, worker: str, shard: int) -> str:
+        # One per shard: two shards may be databases of one server, and pub/sub ignores databases.
+        return f"{self.prefix}:w:{worker}:{shard}"
+
+    async def _watch_group(self, group: str) -> None:
+        # Messages `send` to this worker arrive through the shard its id picks: listen there too.
+        self._subscribers[self.ring.index(self.worker_id)].start()
+        await self._subscribers[self._shard_of(group)].subscribe(self._group_channel(group))
+
+    async def _unwatch_group(self, group: str) -> None:
+        subscriber = self._subscribers[self._shard_of(group)]
+        await subscriber.unsubscribe(self._group_channel(group), unless=lambda: group in self._groups)
+
+    async def _on_group_message(self, channel: bytes, data: bytes) -> None:
+        group = channel[self._group_prefix_len :].decode()
+        await self._deliver_group(group, orjson.loads(data))
+
+
+class _Subscriber:
+    """One shard's pub/sub connection, kept alive: its subscriptions, its reader and its watchdog."""
+
+    def __init__(self, layer: RedisFanoutChannelLayer, index: int, shard: shards.Shard) -> None:
+        self.layer = layer
+        self.shard = shard
+        self.channel = layer._worker_channel(layer.worker_id, index)
+        self._channel_bytes = self.channel.encode()
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._subscribed: dict[str, asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_seen = 0.0
+        self._lost = False
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        if self._reader is None:
+            self._subscribed.setdefault(self.channel, asyncio.get_running_loop().create_future())
+            self._reader = asyncio.create_task(self._read_forever(), name=f"fanout-reader-{self.shard.name}")
+            self._watchdog = asyncio.create_task(self._watch(), name=f"fanout-watchdog-{self.shard.name}")
+
+    async def stop(self) -> None:
         for task in (self._watchdog, self._reader):
             if task is not None:
                 task.cancel()
@@ -270,28 +319,11 @@ class RedisFanoutChannelLayer(LocalFanout):
         await self._reset()
         self._subscribed.clear()
 
-    # -- Receiving ----------------------------------------------------------------------------
-
-    def _group_channel(self, group: str) -> str:
-        return f"{self.prefix}:g:{group}"
-
-    async def _watch_group(self, group: str) -> None:
-        await self._subscribe(self._group_channel(group))
-
-    async def _unwatch_group(self, group: str) -> None:
-        async with self._subscription_lock:
-            if group in self._groups:
-                return  # Someone joined again while we waited.
-            channel = self._group_channel(group)
-            if self._subscribed.pop(channel, None) is not None and self._pubsub is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(channel)  # On failure, a reconnect drops it.
-
-    async def _subscribe(self, channel: str) -> None:
+    async def subscribe(self, channel: str) -> None:
         """Return once Redis confirmed the subscription: later PUBLISHes will reach us."""
-        self._ensure_reader()
+        self.start()
         # One subscription change at a time, so SUBSCRIBE and UNSUBSCRIBE reach Redis in order.
-        async with self._subscription_lock:
+        async with self._lock:
             future = self._subscribed.get(channel)
             if future is None:
                 future = self._subscribed[channel] = asyncio.get_running_loop().create_future()
@@ -299,13 +331,16 @@ class RedisFanoutChannelLayer(LocalFanout):
                     with contextlib.suppress(RedisError, OSError):
                         await self._pubsub.subscribe(channel)  # On failure, the reconnect subscribes.
         # During an outage a joining consumer fails fast rather than waiting without end.
-        await asyncio.wait_for(asyncio.shield(future), timeout=self.subscribe_timeout)
+        await asyncio.wait_for(asyncio.shield(future), timeout=self.layer.subscribe_timeout)
 
-    def _ensure_reader(self) -> None:
-        if self._reader is None:
-            self._subscribed.setdefault(self._worker_channel, asyncio.get_running_loop().create_future())
-            self._reader = asyncio.create_task(self._read_forever(), name="fanout-reader")
-            self._watchdog = asyncio.create_task(self._watch(), name="fanout-watchdog")
+    async def unsubscribe(self, channel: str, unless: Callable[[], bool]) -> None:
+        """Drop the subscription, unless `unless()` says it is wanted again by the time it is our turn."""
+        async with self._lock:
+            if unless():
+                return
+            if self._subscribed.pop(channel, None) is not None and self._pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(channel)  # On failure, a reconnect drops it.
 
     async def _read_forever(self) -> None:
         delay = 0.1
@@ -315,17 +350,20 @@ class RedisFanoutChannelLayer(LocalFanout):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                logger.warning("redis pub/sub lost (%s); reconnecting in %.1fs", exc, delay)
+                if not self._lost:
+                    # The connection had been confirmed: a new outage (a failover, say) is retried
+                    # at once, not at the end of the back-off of an outage long over.
+                    delay = 0.1
+                logger.warning("redis pub/sub lost on %s (%s); reconnecting in %.1fs", self.shard.name, exc, delay)
             await self._reset()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
     async def _read(self) -> None:
-        pubsub = self._pubsub = redisconn.subscriber(self.url, self.subscriber_name)
-        async with self._subscription_lock:
+        pubsub = self._pubsub = redisconn.subscriber(self.shard.url, self.layer.subscriber_name)
+        async with self._lock:
             await pubsub.subscribe(*self._subscribed)
         self._last_seen = time.monotonic()
-        worker_channel = self._worker_channel.encode()
         async for item in pubsub.listen():
             self._last_seen = time.monotonic()
             if item["type"] == "message":
@@ -335,10 +373,10 @@ class RedisFanoutChannelLayer(LocalFanout):
                 future = self._subscribed.get(channel.decode())
                 if future is not None and not future.done():
                     future.set_result(None)
-                if channel == worker_channel and self._lost:
+                if channel == self._channel_bytes and self._lost:
                     self._lost = False
-                    logger.warning("redis pub/sub reconnected")
-                    self._notify_reconnect()
+                    logger.warning("redis pub/sub reconnected on %s", self.shard.name)
+                    self.layer._notify_reconnect()
 
     async def _reset(self) -> None:
         """Forget the connection; every wanted subscription must be confirmed again."""
@@ -355,27 +393,27 @@ class RedisFanoutChannelLayer(LocalFanout):
                 self._subscribed[channel] = asyncio.get_running_loop().create_future()
 
     async def _on_message(self, channel: bytes, data: bytes) -> None:
-        if channel == self._worker_channel_bytes:
+        if channel == self._channel_bytes:
             target, message = orjson.loads(data)
             if target is not None:  # None: the watchdog's ping
-                await self._deliver(target, message)
+                await self.layer._deliver(target, message)
             return
-        group = channel[self._group_prefix_len :].decode()
-        await self._deliver_group(group, orjson.loads(data))
+        await self.layer._on_group_message(channel, data)
 
     async def _watch(self) -> None:
         """Publish to ourselves; a ping that does not come back means a dead subscription."""
         while True:
-            await asyncio.sleep(self.watchdog_interval)
+            await asyncio.sleep(self.layer.watchdog_interval)
             try:
-                await self._client().publish(self._worker_channel, b"[null,null]")
+                await redisconn.client(self.shard.url).publish(self.channel, b"[null,null]")
             except (RedisError, OSError):
-                continue  # Redis is down: the reader is already reconnecting.
-            if time.monotonic() - self._last_seen > self.watchdog_timeout and self._reader is not None:
-                logger.warning("redis pub/sub silent for %.0fs; reconnecting", self.watchdog_timeout)
+                continue  # This shard is down: the reader is already reconnecting.
+            timeout = self.layer.watchdog_timeout
+            if time.monotonic() - self._last_seen > timeout and self._reader is not None:
+                logger.warning("redis pub/sub silent on %s for %.0fs; reconnecting", self.shard.name, timeout)
                 self._reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._reader
                 await self._reset()
                 self._last_seen = time.monotonic()
-                self._reader = asyncio.create_task(self._read_forever(), name="fanout-reader")
+                self._reader = asyncio.create_task(self._read_forever(), name=f"fanout-reader-{self.shard.name}")

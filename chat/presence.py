@@ -17,8 +17,9 @@ import orjson
 import redis
 from django.conf import settings
 from redis import asyncio as aioredis
+from redis.exceptions import RedisError
 
-from chat import redisconn
+from chat import redisconn, shards
 from chat.identity import Identity
 
 User = dict[str, Any]
@@ -123,18 +124,27 @@ return names
 
 
 class RedisPresence:
+    """Presence in Redis; with several shards (chat.shards) each room's keys live on the room's shard."""
+
     def __init__(self, url: str, prefix: str, ttl: float) -> None:
         self.url = url
+        self.ring = shards.ring(url)
         self.prefix = f"{prefix}:p"
         self.ttl = ttl
-        self._sync = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._sync: dict[int, redis.Redis] = {}
 
-    def _client(self) -> aioredis.Redis:
-        return redisconn.client(self.url)
+    def _client(self, room: str) -> aioredis.Redis:
+        return redisconn.client(self.ring.shard(room).url)
 
-    async def _eval(self, script: str, keys: list[str], *args: Any) -> Any:
+    def _sync_client(self, index: int) -> redis.Redis:
+        found = self._sync.get(index)
+        if found is None:
+            found = self._sync[index] = redisconn.sync_client(self.ring.shards[index].url)
+        return found
+
+    async def _eval(self, room: str, script: str, keys: list[str], *args: Any) -> Any:
         # redis-py types eval() as sync-or-async; this client is the async one.
-        return await cast("Awaitable[Any]", self._client().eval(script, len(keys), *keys, *args))
+        return await cast("Awaitable[Any]", self._client(room).eval(script, len(keys), *keys, *args))
 
     def _keys(self, room: str) -> tuple[str, str]:
         return f"{self.prefix}:{room}:users", f"{self.prefix}:{room}:names"
@@ -148,6 +158,7 @@ class RedisPresence:
     async def join(self, room: str, who: Identity, conn: str) -> Change:
         now = time.time()
         first, names = await self._eval(
+            room,
             _JOIN,
             [*self._keys(room), self._conns(room, who)],
             who.key,
@@ -161,11 +172,13 @@ class RedisPresence:
         return Change(changed=bool(first), online=len(names), users=users)
 
     async def leave(self, room: str, who: Identity, conn: str) -> Change:
-        left, online = await self._eval(_LEAVE, [*self._keys(room), self._conns(room, who)], who.key, conn, time.time())
+        left, online = await self._eval(
+            room, _LEAVE, [*self._keys(room), self._conns(room, who)], who.key, conn, time.time()
+        )
         return Change(changed=bool(left), online=int(online))
 
     async def online(self, room: str) -> list[User]:
-        found = await self._eval(_ONLINE, [*self._keys(room)], time.time())
+        found = await self._eval(room, _ONLINE, [*self._keys(room)], time.time())
         return [orjson.loads(item) for item in found if item]
 
     async def refresh(self, room: str, members: list[tuple[Identity, str]]) -> int:
@@ -173,27 +186,53 @@ class RedisPresence:
         args: list[Any] = [f"{self.prefix}:{room}:u:", now, now + self.ttl, self._key_ttl_ms()]
         for who, conn in members:
             args += [who.key, conn, orjson.dumps(_user(who))]
-        return int(await self._eval(_REFRESH, [*self._keys(room)], *args))
+        return int(await self._eval(room, _REFRESH, [*self._keys(room)], *args))
 
     async def sweep(self, room: str) -> tuple[list[User], int]:
-        gone, online = await self._eval(_SWEEP, [*self._keys(room)], f"{self.prefix}:{room}:u:", time.time())
+        gone, online = await self._eval(room, _SWEEP, [*self._keys(room)], f"{self.prefix}:{room}:u:", time.time())
         return [orjson.loads(item) for item in gone], int(online)
 
     async def typing_allowed(self, room: str, who: Identity) -> bool:
         key = f"{self.prefix}:{room}:typing:{who.key}"
         interval_ms = int(settings.CHAT_TYPING_INTERVAL_SECONDS * 1000)
-        return bool(await self._client().set(key, 1, nx=True, px=interval_ms))
+        return bool(await self._client(room).set(key, 1, nx=True, px=interval_ms))
 
     def online_counts(self, rooms: list[str]) -> dict[str, int]:
+        """Each room's count; rooms on a shard that does not answer are left out (all down: the error)."""
         now = time.time()
-        with self._sync.pipeline(transaction=False) as pipe:
-            for room in rooms:
-                pipe.zcount(self._keys(room)[0], f"({now}", "+inf")
-            counts = pipe.execute()
-        return dict(zip(rooms, (int(c) for c in counts), strict=True))
+        by_shard: dict[int, list[str]] = {}
+        for room in rooms:
+            by_shard.setdefault(self.ring.index(room), []).append(room)
+        found: dict[str, int] = {}
+        failure: RedisError | OSError | None = None
+        for index, these in by_shard.items():
+            try:
+                with self._sync_client(index).pipeline(transaction=False) as pipe:
+                    for room in these:
+                        pipe.zcount(self._keys(room)[0], f"({now}", "+inf")
+                    counts = pipe.execute()
+            except (RedisError, OSError) as exc:
+                failure = exc
+                continue
+            found.update(zip(these, (int(c) for c in counts), strict=True))
+        if failure is not None and not found:
+            raise failure
+        return found
 
     def ping(self) -> None:
-        self._sync.ping()
+        """Raise only when no shard answers."""
+        # A dead shard is the same for every worker: a health check failing on all of them would
+        # take the whole site out of the load balancer, the rooms on the other shards included.
+        failure: RedisError | OSError | None = None
+        for index in range(len(self.ring)):
+            try:
+                self._sync_client(index).ping()
+            except (RedisError, OSError) as exc:
+                failure = exc
+                continue
+            return
+        assert failure is not None
+        raise failure
 
 
 # -- One process -------------------------------------------------------------------------------

@@ -5,9 +5,10 @@
 refused or of a kind added later). A person's budget is keyed by the identity's key (a user, or a
 guest's session), so ten tabs do not make ten budgets. With Redis it lives there and every worker
 spends from the same one (GCRA: one key per person and kind holding the time at which their budget
-is full again, on Redis's own clock); without Redis it lives in this process, which is then the
-whole site. If Redis does not answer, each worker falls back to its own budgets rather than
-refusing every frame or letting every frame through.
+is full again, on Redis's own clock; with several Redis, on the person's shard, see chat.shards);
+without Redis it lives in this process, which is then the whole site. If Redis (or the person's
+shard) does not answer, each worker falls back to its own budgets rather than refusing every frame
+or letting every frame through.
 
 A connection's own budgets (ConnectionLimits) are checked first, in memory: a socket that floods
 is refused without a trip to Redis, and one that goes on sending refused frames is let go.
@@ -24,7 +25,7 @@ from typing import Any, Protocol, cast
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import redisconn
+from chat import redisconn, shards
 
 logger = logging.getLogger(__name__)
 
@@ -112,30 +113,33 @@ return 0
 
 
 class RedisRateLimiter:
-    """Budgets in Redis, shared by every worker; this process's budgets while Redis is away."""
+    """Budgets in Redis, shared by every worker, each person's on their shard; local while it is away."""
 
     def __init__(self, url: str, prefix: str, burst: int, per: float) -> None:
         self.url = url
+        self.ring = shards.ring(url)
         self.prefix = prefix
         self.burst = burst
         self.interval_us = round(per / burst * 1_000_000)
         self.fallback = LocalRateLimiter(burst, per)
-        self._degraded = False
+        self._degraded: set[int] = set()  # shards that did not answer last time
 
     async def take(self, key: str) -> float:
-        client = redisconn.client(self.url)
+        index = self.ring.index(key)
+        shard = self.ring.shards[index]
+        client = redisconn.client(shard.url)
         try:
             # redis-py types eval() as sync-or-async; this client is the async one.
             pending = client.eval(_TAKE, 1, f"{self.prefix}:{key}", self.interval_us, self.burst)
             wait_us = int(await cast("Awaitable[Any]", pending))
         except (RedisError, OSError, TimeoutError) as exc:
-            if not self._degraded:
-                self._degraded = True
-                logger.warning("rate limits kept per worker until Redis answers again: %r", exc)
+            if index not in self._degraded:
+                self._degraded.add(index)
+                logger.warning("rate limits kept per worker until Redis %s answers again: %r", shard.name, exc)
             return self.fallback.take_now(key)
-        if self._degraded:
-            self._degraded = False
-            logger.info("rate limits shared through Redis again")
+        if index in self._degraded:
+            self._degraded.discard(index)
+            logger.info("rate limits shared through Redis %s again", shard.name)
         return wait_us / 1_000_000
 
 

@@ -1,5 +1,6 @@
 """Project settings: everything that differs between deployments comes from the environment."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,8 @@ import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from chat.shards import channels_redis_hosts  # plain Python: nothing of Django's is needed yet
 
 # Lets admin classes be written as ModelAdmin[Room] for the type checker.
 django_stubs_ext.monkeypatch()
@@ -85,10 +88,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis Sentinel instead of fixed addresses: the sentinels (host:port, comma-separated) and the name
+# of the master they watch (several names: one shard each). They are written into REDIS_URL, the
+# one value that says where Redis is (chat.shards reads it; docs/deployment.md has its forms).
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env.list("REDIS_SENTINEL_MASTER", default=[])
+if REDIS_SENTINELS or REDIS_SENTINEL_MASTER:
+    if REDIS_URL or not (REDIS_SENTINELS and REDIS_SENTINEL_MASTER):
+        raise ImproperlyConfigured("Redis Sentinel: set both REDIS_SENTINELS and REDIS_SENTINEL_MASTER, not REDIS_URL")
+    REDIS_URL = ",".join(f"redis+sentinel://{','.join(REDIS_SENTINELS)}/{name}/0" for name in REDIS_SENTINEL_MASTER)
 # Namespaces this site's pub/sub channels and presence keys, so sites can share one Redis.
 CHAT_LAYER_PREFIX = env.str("CHAT_LAYER_PREFIX", default="chat")
 # The Channels layer that carries broadcasts between workers; what each costs is in
 # docs/deployment.md ("Channel layers"). The consumer runs on any of them.
+# The same servers in channels-redis's `hosts` form (several shards, Sentinel masters included).
+_redis_hosts = channels_redis_hosts(REDIS_URL) if REDIS_URL else []
 _CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     # One PUBLISH per broadcast, decoded once per worker, handed to members without a queue.
     "fanout": {
@@ -98,11 +112,11 @@ _CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     # channels-redis, stock: pub/sub (one queue and decode per member), or lists (one copy per member).
     "pubsub": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHAT_LAYER_PREFIX},
+        "CONFIG": {"hosts": _redis_hosts, "prefix": CHAT_LAYER_PREFIX},
     },
     "core": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHAT_LAYER_PREFIX},
+        "CONFIG": {"hosts": _redis_hosts, "prefix": CHAT_LAYER_PREFIX},
     },
     # One process only: nothing reaches other workers.
     "local": {"BACKEND": "chat.layers.InMemoryFanoutChannelLayer"},
@@ -134,8 +148,9 @@ AUTH_PASSWORD_VALIDATORS = [
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-# Load balancers probe workers over plain http: a 301 would mark every worker down.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers probe workers over plain http: a 301 would mark every worker down. Prometheus
+# scrapes each worker's own port, which speaks plain http too (see CHAT_METRICS below).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Browsers remember HSTS for this long: raise it in steps once https is known to work everywhere.
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
@@ -226,8 +241,9 @@ CHAT_HEARTBEAT_SECONDS = env.float("CHAT_HEARTBEAT_SECONDS", default=15.0)
 CHAT_PRESENCE_TTL_SECONDS = env.float("CHAT_PRESENCE_TTL_SECONDS", default=45.0)
 CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="20/10")
 # The other inbound frames' budgets, per person and per connection (chat.ratelimit). The page asks
-# for history when it scrolls back or fills a gap, and says "typing" at most every 2 s.
-CHAT_HISTORY_RATE_LIMIT = env.str("CHAT_HISTORY_RATE_LIMIT", default="30/10")
+# for history when it scrolls back or fills a gap (in a busy room, broadcasts from several workers
+# arrive out of order: every jump is a fill), and says "typing" at most every 2 s.
+CHAT_HISTORY_RATE_LIMIT = env.str("CHAT_HISTORY_RATE_LIMIT", default="60/10")
 CHAT_TYPING_RATE_LIMIT = env.str("CHAT_TYPING_RATE_LIMIT", default="10/10")
 CHAT_OTHER_RATE_LIMIT = env.str("CHAT_OTHER_RATE_LIMIT", default="10/10")
 # Refused frames a connection may send within 10 s before it is closed (4429) as a flood.
@@ -240,3 +256,18 @@ CHAT_SEND_BUFFER_LIMIT = env.int("CHAT_SEND_BUFFER_LIMIT", default=1024 * 1024)
 # Off: never touch daphne's internals (chat.transport), every frame through ASGI send. For when a
 # daphne, autobahn or Twisted upgrade is in doubt; the worker says at start-up which way it runs.
 CHAT_DIRECT_TRANSPORT = env.bool("CHAT_DIRECT_TRANSPORT", default=True)
+
+# /metrics (docs/deployment.md, "Metrics"): 404 unless CHAT_METRICS is on. Then only for a peer
+# within CHAT_METRICS_ALLOWED_ADDRESSES (IPs or networks; this host by default) that did not come
+# through a proxy, and, when CHAT_METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
+CHAT_METRICS = env.bool("CHAT_METRICS", default=False)
+CHAT_METRICS_TOKEN = env.str("CHAT_METRICS_TOKEN", default="")
+CHAT_METRICS_ALLOWED_ADDRESSES = env.list("CHAT_METRICS_ALLOWED_ADDRESSES", default=["127.0.0.1", "::1"])
+# At start-up, not at the first scrape: a typo must not quietly refuse (or allow) everyone.
+try:
+    for _address in CHAT_METRICS_ALLOWED_ADDRESSES:
+        ipaddress.ip_network(_address, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CHAT_METRICS_ALLOWED_ADDRESSES: {exc}") from None
+if CHAT_METRICS and not CHAT_METRICS_ALLOWED_ADDRESSES:
+    raise ImproperlyConfigured("CHAT_METRICS is on but CHAT_METRICS_ALLOWED_ADDRESSES is empty: nobody could scrape")

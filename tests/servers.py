@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
+from chat import redisconn, shards
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -139,11 +139,13 @@ def _drop_database(name: str) -> None:
 
 
 def delete_prefix(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    """Delete the keys under `prefix` on every shard that `redis_url` (a REDIS_URL value) names."""
+    for url in shards.split_urls(redis_url):
+        client = redisconn.sync_client(url)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 @contextlib.contextmanager
@@ -167,11 +169,17 @@ def site(redis_url: str | None = REDIS_URL, **extra_env: str) -> Iterator[Site]:
             **extra_env,
         }
         env.pop("REDIS_URL", None)
+        # The shell's Sentinel settings would clash with redis_url (a test may set them on Site.env).
+        env.pop("REDIS_SENTINELS", None)
+        env.pop("REDIS_SENTINEL_MASTER", None)
+        env.pop("CHAT_SINGLE_PROCESS", None)
         env.pop("CHAT_CHANNEL_LAYER", None)
         if redis_url:
             env["REDIS_URL"] = redis_url
             # The suite's own process has no Redis: the layer its workers use is chosen apart.
             env["CHAT_CHANNEL_LAYER"] = os.environ.get("CHAT_TEST_CHANNEL_LAYER") or "fanout"
+        else:
+            env["CHAT_SINGLE_PROCESS"] = "1"  # a production-mode worker without Redis refuses to start otherwise
         deployment = Site(env=env, tmp=tmp)
         try:
             deployment.manage("migrate", "-v0")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,3 +138,166 @@ async def connect() -> AsyncIterator[Connect]:
         raise failures[0]
     # These tests send nothing the server should refuse: an error frame is a failure too.
     assert [f for client in made for f in client.frames("error")] == []
+
+
+# -- Several Redis servers, and Redis Sentinel (tests/integration/test_redis_topology.py) ------------
+
+
+def kill_redis(server: RedisServer) -> None:
+    """SIGKILL a test's own redis-server by PID, as a crash would: its clients get no goodbye."""
+    assert server.proc is not None and server.proc.poll() is None, "not running"
+    server.proc.kill()
+    server.proc.wait(5)
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    """Free ports, none twice (free_port alone may hand out the same one again)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+@pytest.fixture(scope="module")
+def redis_shards() -> Iterator[tuple[RedisServer, RedisServer]]:
+    """Two redis-servers of the test's own, to be a site's two shards."""
+    with tempfile.TemporaryDirectory(prefix="chat-shards-") as tmp:
+        servers = tuple(RedisServer(port=port, log=Path(tmp) / f"redis-{port}.log") for port in distinct_free_ports(2))
+        try:
+            for server in servers:
+                server.start()
+            yield servers[0], servers[1]
+        finally:
+            for server in servers:
+                server.stop()
+
+
+@dataclass
+class Daemon:
+    """A redis-server or redis-sentinel process of the test's own, in its own directory, stopped by PID."""
+
+    port: int
+    argv: list[str]
+    dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.dir / f"{self.port}.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.argv, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, timeout=10, proc=self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is handed over, clients see their connections drop."""
+        assert self.proc is not None and self.proc.poll() is None, "not running"
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, decode_responses=True)
+
+
+@dataclass
+class SentinelCluster:
+    """A primary, its replica and three sentinels watching them, all on loopback."""
+
+    primary: Daemon
+    replica: Daemon
+    sentinels: list[Daemon]
+    master: str = "mymaster"
+
+    @property
+    def sentinel_addresses(self) -> str:
+        """REDIS_SENTINELS for this cluster."""
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    @property
+    def url(self) -> str:
+        """The same in the long form of REDIS_URL."""
+        return f"redis+sentinel://{self.sentinel_addresses}/{self.master}/0"
+
+    def master_port(self) -> int | None:
+        """The primary's port as the first sentinel that answers has it."""
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError, OSError):
+                found = sentinel.client().sentinel_get_master_addr_by_name(self.master)
+                return int(found[1]) if found else None
+        return None
+
+    def ready(self) -> bool:
+        """Every sentinel sees the primary, its replica in sync and the two other sentinels."""
+        try:
+            if self.replica.client().info("replication").get("master_link_status") != "up":
+                return False
+            for sentinel in self.sentinels:
+                state = sentinel.client().sentinel_master(self.master)
+                if int(state["num-other-sentinels"]) != len(self.sentinels) - 1 or int(state["num-slaves"]) < 1:
+                    return False
+        except (redis.RedisError, OSError):
+            return False
+        return True
+
+
+_REDIS_ARGS = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"]
+
+
+@pytest.fixture
+def sentinel_cluster() -> Iterator[SentinelCluster]:
+    """A fresh Sentinel set-up (a test may kill its primary): fast failure detection, quick failover."""
+    if shutil.which("redis-sentinel") is None:
+        pytest.fail("redis-sentinel is missing: .ci/services installs it (apt-get install redis-sentinel)")
+    with tempfile.TemporaryDirectory(prefix="chat-sentinel-") as tmp:
+        root = Path(tmp)
+        primary_port, replica_port, *sentinel_ports = distinct_free_ports(5)
+        primary = Daemon(primary_port, ["redis-server", "--port", str(primary_port), *_REDIS_ARGS], root)
+        replica = Daemon(
+            replica_port,
+            ["redis-server", "--port", str(replica_port), *_REDIS_ARGS, "--replicaof", "127.0.0.1", str(primary_port)],
+            root,
+        )
+        sentinels = []
+        for port in sentinel_ports:
+            conf = root / f"sentinel-{port}.conf"
+            # Sentinel rewrites its file (ids, the replica, the other sentinels): it must be its own.
+            conf.write_text(
+                f"bind 127.0.0.1\nprotected-mode no\ndir {root}\n"
+                f"sentinel monitor mymaster 127.0.0.1 {primary_port} 2\n"
+                "sentinel down-after-milliseconds mymaster 1000\n"
+                "sentinel failover-timeout mymaster 3000\n"
+                "sentinel parallel-syncs mymaster 1\n"
+            )
+            sentinels.append(Daemon(port, ["redis-sentinel", str(conf), "--port", str(port)], root))
+        cluster = SentinelCluster(primary, replica, sentinels)
+        try:
+            primary.start()
+            replica.start()
+            deadline = time.monotonic() + 30
+            # In sync before the sentinels look: they list a master's replicas from its INFO, which
+            # they ask for only every 10 s.
+            while replica.client().info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica did not sync with the primary in 30 s"
+                time.sleep(0.1)
+            for sentinel in sentinels:
+                sentinel.start()
+            while not cluster.ready():
+                assert time.monotonic() < deadline, "the sentinels did not see primary, replica and each other in 30 s"
+                time.sleep(0.2)
+            yield cluster
+        finally:
+            for daemon in (*sentinels, replica, primary):
+                daemon.stop()
