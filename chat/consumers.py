@@ -14,7 +14,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import broadcast, db, protocol, ratelimit, selectors, services, worker
+from chat import broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
 from chat.identity import Identity, identity_from_scope
 from chat.models import Room
 from chat.presence import presence
@@ -52,6 +52,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.closing = False
         self.limits = ratelimit.ConnectionLimits(ratelimit.frame_rates(), settings.CHAT_FLOOD_STRIKES)
         direct = "direct" in getattr(layer, "extensions", ())
+        metrics.connection_opened()
         try:
             if direct:
                 layer.attach(self.channel_name, self.layer_message)
@@ -65,6 +66,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         except StopConsumer:
             pass
         finally:
+            metrics.connection_closed()
             if direct:
                 layer.detach(self.channel_name)
 
@@ -110,6 +112,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await self.channel_layer.group_add(broadcast.room_group(slug), self.channel_name)
             change = await presence().join(slug, self.identity, self.channel_name)
         except (TimeoutError, RedisError, OSError) as exc:
+            metrics.redis_error("join")
             logger.warning("cannot join %s: %r", slug, exc)
             await self.close(Close.TRY_AGAIN)
             return
@@ -118,6 +121,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await self.close(Close.RESTARTING)
             return
         self.joined = True
+        metrics.joined()
         try:
             await self._replay(list(change.users))
         except db.LOST as exc:
@@ -126,7 +130,12 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             return
         if change.changed:
             # The joiner learns it is online from `welcome`; the others from this.
-            await self._announce("join", change.online, exclude=self.channel_name)
+            try:
+                await self._announce("join", change.online, exclude=self.channel_name)
+            except (RedisError, OSError) as exc:
+                # The joiner is in; the others' lists catch up with the next change or heartbeat.
+                metrics.redis_error("broadcast")
+                logger.warning("join of %s in %s not announced: %r", self.identity.name, self.room.slug, exc)
 
     async def websocket_receive(self, event: dict[str, Any]) -> None:
         if not self.joined or self.closing or not self.transport.is_open():
@@ -136,7 +145,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         except ProtocolError as error:
             # Refused frames have a budget too: a flood of garbage is a flood.
             if await self._spend("other", error.client_id):
-                await self.send_frame(protocol.error_frame(error))
+                await self._send_error(error)
             return
         client_id = request.client_id if isinstance(request, protocol.PostMessage) else None
         if not await self._spend(request.kind, client_id):
@@ -149,14 +158,14 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             else:
                 await self._typing()
         except ProtocolError as error:
-            await self.send_frame(protocol.error_frame(error))
+            await self._send_error(error)
         except db.LOST as exc:
             logger.warning("%s in %s: database unavailable: %r", request.kind, self.room.slug, exc)
-            await self.send_frame(protocol.error_frame(_unavailable(client_id)))
+            await self._send_error(_unavailable(client_id))
         except Exception:
             # A bug must cost one frame, not the connection (daphne would close it with 1011).
             logger.exception("%s in %s failed", request.kind, self.room.slug)
-            await self.send_frame(protocol.error_frame(ProtocolError("internal", _INTERNAL, client_id=client_id)))
+            await self._send_error(ProtocolError("internal", _INTERNAL, client_id=client_id))
 
     async def _spend(self, kind: str, client_id: str | None) -> bool:
         """Take one frame of `kind` from the connection's and the person's budgets; False if refused.
@@ -168,9 +177,11 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             try:
                 wait = await ratelimit.limiter(kind).take(self.identity.key)
             except (TimeoutError, RedisError, OSError):
+                metrics.redis_error("ratelimit")
                 wait = 0.0  # the limiter falls back on its own; anything else here is not the client's fault
         if not wait:
             return True
+        metrics.rate_limited(kind)
         if self.limits.strike():
             logger.warning("closing %s in %s: flood of %s frames", self.identity.name, self.room.slug, kind)
             await self.close(Close.FLOOD)
@@ -178,12 +189,13 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             return False
         detail = "Too many messages; slow down." if kind == "message" else f"Too many {kind} frames; slow down."
         error = ProtocolError("rate_limited", detail, client_id=client_id, retry_after=wait)
-        await self.send_frame(protocol.error_frame(error))
+        await self._send_error(error)
         return False
 
     async def websocket_disconnect(self, event: dict[str, Any]) -> None:
         if self.joined:
             self.joined = False
+            metrics.left()
             slug = self.room.slug
             worker.worker().unregister(slug, self)
             try:
@@ -196,6 +208,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                     if change.changed:
                         await self._announce("leave", change.online)
             except (RedisError, OSError) as exc:
+                metrics.redis_error("leave")
                 # The heartbeat stops refreshing this connection; the sweep announces it later.
                 logger.warning("leave of %s in %s not recorded: %r", self.identity.name, slug, exc)
         raise StopConsumer
@@ -224,6 +237,8 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             self.transport.send_frame(text_frame(event["frame"]))
         else:
             await self.send_frame(event["frame"])
+        if seq is not None:  # a stored message's frame (deletions and presence carry no seq)
+            metrics.message_written(event["frame"])
 
     # -- Requests -----------------------------------------------------------------------------
 
@@ -292,9 +307,11 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         if request.client_id is not None:
             await self.send_frame(protocol.ack_frame(client_id=request.client_id, seq=message.seq))
         if created:
+            metrics.message_stored()
             try:
                 await broadcast.message_stored(message, room_slug=self.room.slug)
             except (RedisError, OSError):
+                metrics.redis_error("broadcast")
                 # Stored but not broadcast: the heartbeat's last_seq makes clients fetch it.
                 logger.warning("broadcast of %s#%s failed", self.room.slug, message.seq)
 
@@ -306,9 +323,12 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         await self.send_frame(frame.text)
 
     async def _typing(self) -> None:
-        if await presence().typing_allowed(self.room.slug, self.identity):
-            frame = protocol.typing_frame(user=protocol.user_dict(self.identity))
-            await broadcast.frame_send(self.room.slug, frame, exclude=self.channel_name)
+        try:
+            if await presence().typing_allowed(self.room.slug, self.identity):
+                frame = protocol.typing_frame(user=protocol.user_dict(self.identity))
+                await broadcast.frame_send(self.room.slug, frame, exclude=self.channel_name)
+        except (RedisError, OSError):
+            metrics.redis_error("broadcast")  # typing is a hint: without Redis it is dropped, not an error
 
     async def _announce(self, event: str, online: int, exclude: str | None = None) -> None:
         user = protocol.user_dict(self.identity)
@@ -329,10 +349,15 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             logger.warning("closing %s: a frame of %d characters was not sent: %r", self.channel_name, len(frame), exc)
             await self.close(Close.SEND_FAILED)
 
+    async def _send_error(self, error: ProtocolError) -> None:
+        metrics.frame_refused(error.code)
+        await self.send_frame(protocol.error_frame(error))
+
     async def close(self, code: int) -> None:
         if self.closing:
             return
         self.closing = True
+        metrics.closed(code)
         if code < 3000 and code != 1000 and self.transport.close_frame(code):
             return  # e.g. 1012, which daphne's websocket.close cannot send (chat.transport)
         # An int, not the IntEnum: daphne checks the type.

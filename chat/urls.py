@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.room_index, name="index"),
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.prometheus_metrics, name="metrics"),
 ]

@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import broadcast, db, protocol, selectors
+from chat import broadcast, db, metrics, protocol, selectors
 from chat.presence import presence
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ class Worker:
             if "reconnect_listeners" in getattr(layer, "extensions", ()):
                 # After a pub/sub outage, tell clients the last seq now rather than in a while.
                 layer.on_reconnect(self.wake)
+                layer.on_reconnect(metrics.redis_reconnected)
             self._hook_shutdown()
         return True
 
@@ -123,6 +124,7 @@ class Worker:
                     for frame in frames:
                         await broadcast.frame_send(slug, frame, exclude=exclude)
                 except (RedisError, OSError) as exc:
+                    metrics.redis_error("presence")
                     # The heartbeat still corrects the count; the list catches up with the next change.
                     logger.warning("presence changes of %s not sent: %r", slug, exc)
         finally:
@@ -190,6 +192,7 @@ class Worker:
                 for user in gone:
                     await self.announce(slug, "leave", user, online)
             except (RedisError, OSError) as exc:
+                metrics.redis_error("heartbeat")
                 logger.warning("presence of %s not refreshed: %s", slug, exc)
             frame = protocol.heartbeat_frame(last_seq=last_seqs.get(slug, 0), online=self._online.get(slug, 0))
             for consumer in tuple(members.values()):
