@@ -1,5 +1,7 @@
 # make run   - set up and serve the site on http://127.0.0.1:8000 (one daphne, in-memory layer unless REDIS_URL)
 # make test  - set up and run everything CI runs: lint, types, the test suite on SQLite and PostgreSQL
+# make cluster      - nginx on http://127.0.0.1:8080 in front of 3 daphne workers under supervisor (deploy/cluster up)
+# make cluster-down - stop all of it (deploy/cluster down)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -61,6 +63,15 @@ pytest-layers: $(VENV)/.dev
 		tests/integration/test_fanout.py tests/integration/test_faults.py tests/integration/test_hostile_input.py
 
 test: services lint typecheck jstest pytest-sqlite pytest-postgres pytest-layers
+
+.PHONY: cluster cluster-down
+
+# The whole site on this machine: nginx, CHAT_WORKERS workers (3), the local Redis and PostgreSQL.
+cluster: $(VENV)/.runtime
+	deploy/cluster up
+
+cluster-down:
+	deploy/cluster down
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import environ
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,6 +33,20 @@ class ChatConfig(AppConfig):
         # createsuperuser, the admin and any later sign-up each save the user their own way; post_save
         # is the one seam all of them go through, so no registered name is ever left unclaimed.
         post_save.connect(_claim_name, sender=get_user_model(), dispatch_uid="chat.name_claim_sync")
+
+
+def check_can_serve() -> None:
+    """Refuse to serve a production site whose shared state would live in this one process."""
+    # Called where the site starts serving (chatsite.asgi), not in ready(): manage.py migrate,
+    # collectstatic and check must still run on a host that has no Redis.
+    # CHAT_SINGLE_PROCESS is read here rather than in settings.py: it only matters at this seam.
+    if settings.DEBUG or settings.REDIS_URL or environ.Env().bool("CHAT_SINGLE_PROCESS", default=False):
+        return
+    raise ImproperlyConfigured(
+        "no Redis is configured (REDIS_URL, or REDIS_SENTINELS) and DJANGO_DEBUG is off: presence, rate "
+        "limits and the fan-out of messages would live in this process's memory, where no other worker "
+        "sees them. Configure Redis, or set CHAT_SINGLE_PROCESS=1 to run this one process on purpose."
+    )
 
 
 def _claim_name(

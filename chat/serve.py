@@ -21,8 +21,13 @@ def main() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     from daphne.cli import CommandLineInterface
+    from django.core.exceptions import ImproperlyConfigured
 
-    CommandLineInterface.entrypoint()
+    try:
+        CommandLineInterface.entrypoint()
+    except ImproperlyConfigured as exc:
+        # One line, not a traceback: the operator has a setting to fix, not a bug to report.
+        sys.exit(f"chat.serve: not starting: {exc}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chat.apps import check_can_serve  # noqa: E402
 from chat.origins import origin_validator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.transport import TransportMiddleware  # noqa: E402
@@ -24,4 +25,6 @@ def websocket_application() -> Any:
     return TransportMiddleware(origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))))
 
 
+# Whatever ASGI server imports this, a production site without Redis refuses here.
+check_can_serve()
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
