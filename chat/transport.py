@@ -66,6 +66,7 @@ def _missing() -> list[str]:
     """What this module uses of autobahn and Twisted that their installed versions lack."""
     from autobahn.websocket.protocol import WebSocketProtocol
     from twisted.internet.abstract import FileDescriptor
+    from twisted.internet.tcp import Connection
 
     class _NoReactor:
         pass
@@ -75,9 +76,11 @@ def _missing() -> list[str]:
         missing.append("autobahn failByDrop")
     # Instance attributes: a FileDescriptor made without a reactor shows them without starting anything.
     tcp = FileDescriptor(reactor=cast(Any, _NoReactor()))
-    needed = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "connected", "write", "loseConnection")
+    needed = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "connected", "write", "reactor")
     missing += [f"autobahn {name}" for name in ("onMessage",) if not hasattr(WebSocketProtocol, name)]
     missing += [f"Twisted FileDescriptor.{name}" for name in needed if not hasattr(tcp, name)]
+    methods = ("stopReading", "loseWriteConnection", "abortConnection")
+    missing += [f"Twisted tcp.Connection.{name}" for name in methods if not hasattr(Connection, name)]
     return missing
 
 
@@ -112,6 +115,10 @@ def for_send(send: Any) -> Transport:
         _not_daphne(type(send).__name__)
         return Transport()
     return Transport(send.args[0] if capable() else None, daphne=True)
+
+
+# How long a hung-up flooder has to read our close frame before its TCP connection is cut.
+HANG_UP_GRACE_SECONDS = 1.0
 
 
 @functools.cache
@@ -188,12 +195,18 @@ class Transport:
         return int(len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen)
 
     def hang_up(self) -> None:
-        """Stop reading from the client and close TCP once what is queued for it (a close frame) is out.
+        """Stop reading from the client; end TCP once what is queued for it (a close frame) is out.
 
         For a flood: what it sent after the frames already read is never parsed, let alone queued.
+        A half-close (FIN), not a close: closing a socket with unread data makes the kernel send a
+        reset, and the client could lose the close frame that says why. The rest is cut after a grace.
         """
-        if self._tcp is not None:
-            self._tcp.loseConnection()  # Twisted stops reading at once and flushes its writes first
+        tcp = self._tcp
+        if tcp is None:
+            return
+        tcp.stopReading()
+        tcp.loseWriteConnection()
+        tcp.reactor.callLater(HANG_UP_GRACE_SECONDS, tcp.abortConnection)
 
     def close_frame(self, code: int) -> bool:
         """Send a close frame with any valid code; False if this server needs the ASGI way."""

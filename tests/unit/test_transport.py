@@ -178,12 +178,25 @@ def test_a_connection_past_the_inbound_frame_cap_is_closed_and_read_no_more(
     settings.CHAT_INBOUND_FRAME_LIMIT = "5/60"
     transport._inbound_limit.cache_clear()
     tcp = FakeTcp(pair[0])
-    lost: list[bool] = []
-    tcp.loseConnection = lambda: lost.append(True)  # type: ignore[attr-defined]
+    lost: list[str] = []
+
+    class Reactor:
+        def callLater(self, delay: float, call: Any) -> None:
+            lost.append(f"{call.__name__} after {delay} s")
+
+    def abort_connection() -> None:
+        pass
+
+    tcp.stopReading = lambda: lost.append("stopReading")  # type: ignore[attr-defined]
+    tcp.loseWriteConnection = lambda: lost.append("loseWriteConnection")  # type: ignore[attr-defined]
+    tcp.abortConnection = abort_connection  # type: ignore[attr-defined]
+    tcp.reactor = Reactor()  # type: ignore[attr-defined]
     protocol = DaphneLikeProtocol(tcp)
     Transport(protocol)
     for i in range(50):
         protocol.onMessage(b"%d" % i, False)
     transport._inbound_limit.cache_clear()
     assert protocol.queued == [b"0", b"1", b"2", b"3", b"4"]  # the rest never reach the consumer
-    assert protocol.closes == [4429] and lost == [True] and protocol.muted
+    assert protocol.closes == [4429] and protocol.muted
+    # Reading stops at once; TCP is half-closed after the close frame (a close would reset it), cut later.
+    assert lost == ["stopReading", "loseWriteConnection", "abort_connection after 1.0 s"]
