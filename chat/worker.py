@@ -154,6 +154,11 @@ class Worker:
         """Ask every client to reconnect (to another worker) and give the frames time to leave."""
         # From now on newcomers are sent away too, or they would be welcomed by a dying worker.
         self.closing = True
+        if settings.CHAT_DRAIN_SECONDS > 0:
+            # /readyz says 503 from now on: a load balancer that polls it stops sending clients here
+            # before the ones here are asked to go, so they do not come back to a dying worker.
+            logger.info("shutdown: draining for %.1f s before closing connections", settings.CHAT_DRAIN_SECONDS)
+            await asyncio.sleep(settings.CHAT_DRAIN_SECONDS)
         consumers = [c for members in self.rooms.values() for c in members.values()]
         for consumer in consumers:
             await consumer.close(CLOSE_RESTARTING)

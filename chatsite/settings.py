@@ -253,6 +253,9 @@ CHAT_FLOOD_STRIKES = env.int("CHAT_FLOOD_STRIKES", default=10)
 CHAT_INBOUND_FRAME_LIMIT = env.str("CHAT_INBOUND_FRAME_LIMIT", default="200/10")
 CHAT_TYPING_INTERVAL_SECONDS = 2.0
 CHAT_SEND_BUFFER_LIMIT = env.int("CHAT_SEND_BUFFER_LIMIT", default=1024 * 1024)
+# On SIGTERM, how long a worker answers /readyz 503 (and sends newcomers on) before it asks its own
+# clients to reconnect: for a load balancer that polls /readyz, two of its polling intervals.
+CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=0.0)
 # Off: never touch daphne's internals (chat.transport), every frame through ASGI send. For when a
 # daphne, autobahn or Twisted upgrade is in doubt; the worker says at start-up which way it runs.
 CHAT_DIRECT_TRANSPORT = env.bool("CHAT_DIRECT_TRANSPORT", default=True)

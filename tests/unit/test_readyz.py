@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat import views
+from chat import worker as worker_module
 from chat.worker import worker
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +62,23 @@ def test_a_worker_whose_database_is_down_is_not_ready(client: Client, monkeypatc
     assert response.status_code == 503
     body = orjson.loads(response.content)
     assert (body["status"], body["database"]) == ("unavailable", "error: OperationalError")
+
+
+async def test_a_worker_draining_first_says_not_ready_then_asks_its_clients_to_go(settings: Any) -> None:
+    settings.CHAT_DRAIN_SECONDS = 0.3
+    drained = worker_module.Worker(interval=60)
+    closed_at: list[float] = []
+
+    class Client:
+        channel_name = "specific.x!1"
+
+        async def close(self, code: int) -> None:
+            closed_at.append(time.monotonic())
+
+    drained.rooms["lobby"] = {"specific.x!1": Client()}  # type: ignore[dict-item]
+    started = time.monotonic()
+    closing = asyncio.create_task(drained.close_all())
+    await asyncio.sleep(0.1)
+    assert drained.closing and closed_at == []  # /readyz answers 503 while its clients stay
+    await closing
+    assert len(closed_at) == 1 and closed_at[0] - started >= 0.3
