@@ -19,7 +19,7 @@ from django.conf import settings
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from chat import redisconn, shards
+from chat import protocol, redisconn, shards
 from chat.identity import Identity
 
 User = dict[str, Any]
@@ -51,7 +51,7 @@ class Presence(Protocol):
 
 
 def _user(who: Identity) -> User:
-    return {"name": who.name, "guest": who.guest}
+    return protocol.user_dict(who)
 
 
 # -- Redis -------------------------------------------------------------------------------------

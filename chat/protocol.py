@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -11,6 +14,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
+from django.conf import settings
 
 if TYPE_CHECKING:
     from chat.identity import Identity
@@ -190,8 +194,19 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@functools.lru_cache(maxsize=65536)
+def public_id(key: str) -> str:
+    """A person's id on the wire: stable for their identity key, and not the key itself.
+
+    Keys say which user or guest session wrote a message (chat.identity); the id lets a page tell
+    two people of one name apart without learning anything it could use as either.
+    """
+    digest = hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256).hexdigest()
+    return digest[:16]
+
+
 def user_dict(identity: Identity) -> dict[str, Any]:
-    return {"name": identity.name, "guest": identity.guest}
+    return {"id": public_id(identity.key), "name": identity.name, "guest": identity.guest}
 
 
 def room_dict(room: Room) -> dict[str, Any]:
@@ -203,7 +218,7 @@ def message_dict(message: Message, *, room_slug: str) -> dict[str, Any]:
         "type": "message",
         "room": room_slug,
         "seq": message.seq,
-        "author": {"name": message.author_name, "guest": message.author_guest},
+        "author": {"id": public_id(message.author_key), "name": message.author_name, "guest": message.author_guest},
         "body": message.body,
         "sent_at": timestamp(message.sent_at),
         "client_id": message.client_id,

@@ -41,12 +41,12 @@ class _Changes:
     """A room's presence changes of one window, netted per user: leave + join is no news."""
 
     def __init__(self) -> None:
-        # (name, guest) -> (event, user, how many changes, exclude); in order of each user's last change.
-        self.by_user: dict[tuple[str, bool], tuple[str, User, int, str | None]] = {}
+        # person's id -> (event, user, how many changes, exclude); in order of each person's last change.
+        self.by_user: dict[str, tuple[str, User, int, str | None]] = {}
         self.online = 0
 
     def add(self, event: str, user: User, online: int, exclude: str | None) -> None:
-        key = (user["name"], user["guest"])
+        key = user.get("id") or user["name"]  # a person, not a name (an entry from an older worker has no id)
         earlier = self.by_user.pop(key, None)
         self.by_user[key] = (event, user, (earlier[2] if earlier else 0) + 1, exclude)
         self.online = online

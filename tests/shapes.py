@@ -8,9 +8,13 @@ from typing import Any
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
+OPAQUE_ID = re.compile(r"[0-9a-f]{16}")
+
+
 def _user(value: Any) -> None:
     assert isinstance(value, dict), value
-    assert set(value) == {"name", "guest"}, value
+    assert set(value) == {"id", "name", "guest"}, value
+    assert isinstance(value["id"], str) and OPAQUE_ID.fullmatch(value["id"]), value
     assert isinstance(value["name"], str) and value["name"]
     assert isinstance(value["guest"], bool)
 

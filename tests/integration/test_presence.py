@@ -10,6 +10,7 @@ import pytest
 from chat import presence as presence_module
 from chat.identity import Identity
 from chat.presence import LocalPresence, Presence, RedisPresence
+from chat.protocol import user_dict
 from tests.servers import REDIS_URL, delete_prefix
 
 ALICE = Identity(key="g:alice", name="alice", guest=True)
@@ -44,8 +45,8 @@ async def test_online_lists_each_user_once_per_room(store: Presence) -> None:
     await store.join("attic", BOB, "b2")
     online = await store.online("den")
     assert sorted(online, key=lambda u: u["name"]) == [
-        {"name": "alice", "guest": True},
-        {"name": "bob", "guest": False},
+        user_dict(ALICE),
+        user_dict(BOB),
     ]
     assert store.online_counts(["den", "attic", "empty"]) == {"den": 2, "attic": 1, "empty": 0}
 
@@ -60,9 +61,9 @@ async def test_connections_that_stop_refreshing_expire_and_are_swept_once(
     clock[0] += 20
     await store.refresh("den", [(BOB, "on-live-worker")])  # only the live worker's heartbeat
     clock[0] += 15  # alice's connection is 35 s old: expired (ttl 30); bob's was refreshed 15 s ago
-    assert await store.online("den") == [{"name": "bob", "guest": False}]
+    assert await store.online("den") == [user_dict(BOB)]
     gone, online = await store.sweep("den")
-    assert (gone, online) == ([{"name": "alice", "guest": True}], 1)
+    assert (gone, online) == ([user_dict(ALICE)], 1)
     assert await store.sweep("den") == ([], 1)  # announced exactly once
     # A late leave from the dead connection is not a second departure.
     assert (await store.leave("den", ALICE, "on-killed-worker")).changed is False

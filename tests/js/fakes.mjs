@@ -397,3 +397,19 @@ export class FakeWebSocket {
     this.onclose?.({ code });
   }
 }
+
+// A <user> as the server sends it. The id is made up from the name unless given, so that a test
+// about namesakes says so by giving one of them an id of their own.
+export function person(name, { id = idFor(name), guest = false } = {}) {
+  return { id, name, guest };
+}
+
+// 16 lowercase hex digits, the same for the same name (two FNV-1a hashes with different seeds).
+export function idFor(name) {
+  const fnv = (seed) => {
+    let hash = seed;
+    for (const char of name) hash = Math.imul(hash ^ char.codePointAt(0), 0x01000193) >>> 0;
+    return hash.toString(16).padStart(8, "0");
+  };
+  return fnv(0x811c9dc5) + fnv(0x2f1e3d4c);
+}

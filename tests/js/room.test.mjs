@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 
-import { build, FakeEventTarget, fakeStorage, FakeWebSocket, installDocument } from "./fakes.mjs";
+import { build, FakeEventTarget, fakeStorage, FakeWebSocket, installDocument, person } from "./fakes.mjs";
 
 const ROOM = { slug: "general", name: "General", topic: "", archived: false };
 let doc;
@@ -91,12 +91,14 @@ afterEach(() => {
 
 // -- The server's side --------------------------------------------------------------------------
 
-const user = (name, guest = false) => ({ name, guest });
+// A <user> with its id; `id` gives a namesake an id of their own.
+const user = (name, guest = false, id = undefined) => person(name, { guest, id });
+// `author`: a name (that person's usual id) or a whole <user>.
 const message = (seq, { author = "bob", body = `message ${seq}`, client_id = null, room = "general" } = {}) => ({
   type: "message",
   room,
   seq,
-  author: user(author),
+  author: typeof author === "string" ? user(author) : author,
   body,
   sent_at: new Date(Date.UTC(2026, 10, 21, 11, 0, seq)).toISOString(),
   client_id,
@@ -518,6 +520,51 @@ test("someone else typing is shown; your own typing frames are not", async () =>
   assert.equal($("typing").classList.contains("is-active"), false, "bob's message should end his typing");
 });
 
+test("someone typing under your name is shown; your own typing (your id) is not", async () => {
+  const ws = await openRoom();
+  connect(ws);
+  const otherAnn = user("ann", true, "00000000000000a2");
+  ws.receive({ type: "typing", user: user("ann") }); // your other tab
+  assert.equal($("typing").classList.contains("is-active"), false);
+  ws.receive({ type: "typing", user: otherAnn });
+  assert.equal($("typing").textContent, "ann is typing…");
+  ws.receive({ type: "typing", user: user("bob") });
+  assert.equal($("typing").textContent, "ann and bob are typing…");
+  ws.receive(message(1, { author: otherAnn }));
+  assert.equal($("typing").textContent, "bob is typing…", "the other ann's message should end her typing");
+});
+
+test("a message by someone else who took your name is not yours: not styled mine, counted unread", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 1, messages: [message(1, { author: "ann" })] });
+  doc.setVisibility("hidden");
+  const otherAnn = user("ann", false, "00000000000000a2");
+  ws.receive(message(2, { author: otherAnn, client_id: "theirs" }));
+  ws.receive(message(3, { author: "ann", client_id: "mine" })); // yours, from another tab
+  const mine = $("timeline").querySelectorAll(".msg").map((item) => item.classList.contains("msg--mine"));
+  assert.deepEqual(mine, [true, false, true]);
+  assert.equal(doc.title, "(1) General · Chat", "the other ann's message is news to you");
+  assert.equal($("announcer").textContent, "ann: message 2");
+});
+
+test("you are who welcome says, by id: the page's name is only a label until then", async () => {
+  const ws = await openRoom({ you: "ann" });
+  ws.open();
+  // A renamed guest: the page was rendered as "ann", the server knows them as "anna" now, and
+  // someone else is called "anna" too.
+  const me = user("anna", true, "00000000000000a9");
+  const otherAnna = user("anna", false, "00000000000000aa");
+  ws.receive({ type: "welcome", room: ROOM, you: me, online: [me, otherAnna], last_seq: 3, heartbeat: 15 });
+  const history = [message(1, { author: "ann" }), message(2, { author: me }), message(3, { author: otherAnna })];
+  ws.receive(answer(history, null));
+  assert.equal($("you-name").textContent, "anna");
+  const mine = $("timeline").querySelectorAll(".msg").map((item) => item.classList.contains("msg--mine"));
+  assert.deepEqual(mine, [false, true, false]);
+  const marked = $("members").querySelectorAll(".member--you");
+  assert.deepEqual(marked.map((item) => item.querySelector(".member-name").textContent), ["anna"]);
+  assert.deepEqual(marked[0].querySelectorAll(".badge").map((badge) => badge.textContent), ["guest", "you"]);
+});
+
 test("typing sends one typing frame per 2 s, and none for blank input", async () => {
   const ws = await openRoom();
   connect(ws);
@@ -558,6 +605,69 @@ test("a batch of presence changes updates the list and says who came and went in
   const listed = $("members").querySelectorAll(".member-name").map((node) => node.textContent);
   assert.deepEqual(listed, ["ann", "carol", "erin", "fay", "gus"]);
   assert.equal(doc.querySelector("[data-online-for]").textContent, "5");
+});
+
+test("two people called bob are two members; when one leaves, 'bob left' and the other stays", async () => {
+  const ws = await openRoom();
+  const bob = user("bob");
+  const guestBob = user("bob", true, "00000000000000b2");
+  connect(ws, { online: [user("ann"), bob] });
+  ws.receive({ type: "presence", event: "join", user: guestBob, online: 3 });
+  const listed = () => $("members").querySelectorAll(".member-name").map((node) => node.textContent);
+  assert.deepEqual(listed(), ["ann", "bob", "bob"], "the second bob was taken for the first");
+  ws.receive({ type: "presence", event: "join", user: guestBob, online: 3 }); // their second tab
+  ws.receive({ type: "presence", event: "leave", user: bob, online: 2 });
+  const notices = $("timeline").querySelectorAll(".notice").map((item) => item.querySelector("span").textContent);
+  assert.deepEqual(notices, ["bob joined", "bob left"]);
+  assert.deepEqual(listed(), ["ann", "bob"]);
+  const [stayed] = $("members")
+    .querySelectorAll(".member")
+    .filter((item) => item.querySelector(".member-name").textContent === "bob");
+  assert.deepEqual(stayed.querySelectorAll(".badge").map((badge) => badge.textContent), ["guest"], "the wrong bob left");
+  assert.equal(doc.querySelector("[data-online-for]").textContent, "2");
+});
+
+test("a batch with namesakes names each arrival, and someone of your name is not you", async () => {
+  const ws = await openRoom();
+  connect(ws, { online: [user("ann")] });
+  const changes = [
+    { event: "join", user: user("bob") },
+    { event: "join", user: user("bob", true, "00000000000000b2") },
+    { event: "join", user: user("ann") }, // you: listed already, no notice
+    { event: "join", user: user("ann", true, "00000000000000a2") }, // not you
+  ];
+  ws.receive({ type: "presence", event: "batch", changes, online: 4 });
+  const notices = $("timeline").querySelectorAll(".notice").map((item) => item.querySelector("span").textContent);
+  assert.deepEqual(notices, ["bob, bob and 1 other joined"]);
+  const listed = $("members").querySelectorAll(".member-name").map((node) => node.textContent);
+  assert.deepEqual(listed, ["ann", "ann", "bob", "bob"]);
+});
+
+test("an older server without ids: people go by name and nothing breaks", async () => {
+  const ws = await openRoom();
+  ws.open();
+  const old = (name) => ({ name, guest: false });
+  const online = [old("ann"), old("bob")];
+  ws.receive({ type: "welcome", room: ROOM, you: old("ann"), online, last_seq: 2, heartbeat: 15 });
+  ws.receive(answer([message(1, { author: old("ann") }), message(2, { author: old("bob") })], null));
+  const mine = $("timeline").querySelectorAll(".msg").map((item) => item.classList.contains("msg--mine"));
+  assert.deepEqual(mine, [true, false]);
+  ws.receive({ type: "typing", user: old("ann") });
+  assert.equal($("typing").classList.contains("is-active"), false, "your own typing shown");
+  ws.receive({ type: "typing", user: old("bob") });
+  assert.equal($("typing").textContent, "bob is typing…");
+  ws.receive({ type: "typing", user: {} });
+  ws.receive({ type: "typing" });
+  ws.receive({ type: "presence", event: "join", user: old("bob"), online: 2 }); // listed already
+  ws.receive({ type: "presence", event: "join", user: old("cy"), online: 3 });
+  ws.receive({ type: "presence", event: "leave", user: old("bob"), online: 2 });
+  ws.receive({ type: "presence", event: "join", online: 2 }); // no user at all
+  const notices = $("timeline").querySelectorAll(".notice").map((item) => item.querySelector("span").textContent);
+  assert.deepEqual(notices, ["cy joined", "bob left"]);
+  assert.equal($("typing").classList.contains("is-active"), false, "bob's leaving should end his typing");
+  const listed = $("members").querySelectorAll(".member-name").map((node) => node.textContent);
+  assert.deepEqual(listed, ["ann", "cy"]);
+  assert.equal($("you-name").textContent, "ann");
 });
 
 test("names in a notice: one, two, then the first two and a count", async () => {

@@ -2,15 +2,16 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
 import { Timeline } from "../../chat/static/chat/timeline.js";
-import { installDocument } from "./fakes.mjs";
+import { installDocument, person } from "./fakes.mjs";
 
 // Local times, so that "same day" holds in whatever time zone the tests run.
 const at = (day, hour, minute = 0) => new Date(2020, 0, day, hour, minute).toISOString();
+// `author`: a name (that person's usual id) or a whole <user>.
 const msg = (seq, { author = "bob", sent = at(5, 12, seq % 60), body = `#${seq}`, guest = false } = {}) => ({
   type: "message",
   room: "general",
   seq,
-  author: { name: author, guest },
+  author: typeof author === "string" ? person(author, { guest }) : author,
   body,
   sent_at: sent,
   client_id: null,
@@ -23,7 +24,7 @@ beforeEach(() => {
   const doc = installDocument();
   list = doc.createElement("ol");
   doc.body.append(list);
-  timeline = new Timeline(list, { you: "ann" });
+  timeline = new Timeline(list, { you: person("ann") });
 });
 
 // What the reader sees, top to bottom: "#seq" for a message, "day", "new" or the notice's text.
@@ -112,6 +113,24 @@ describe("what each message shows", () => {
     assert.ok(item(1).classList.contains("msg--mine"));
     assert.ok(!item(2).classList.contains("msg--mine"));
   });
+
+  test("a message by someone else who took your name is not marked as yours", () => {
+    const otherAnn = person("ann", { id: "00000000000000a2", guest: true });
+    timeline.insert([msg(1, { author: otherAnn }), msg(2, { author: "ann" })]);
+    assert.equal(item(1).querySelector(".author").textContent, "ann");
+    assert.ok(!item(1).classList.contains("msg--mine"));
+    assert.ok(item(2).classList.contains("msg--mine"));
+  });
+
+  test("without ids (an older server) your messages are told by your name", () => {
+    timeline.you = { name: "ann", guest: false };
+    timeline.insert([msg(1, { author: { name: "ann", guest: false } }), msg(2, { author: { name: "bob" } })]);
+    timeline.insert([{ ...msg(3), author: undefined }]);
+    assert.ok(item(1).classList.contains("msg--mine"));
+    assert.ok(!item(2).classList.contains("msg--mine"));
+    assert.equal(item(3).querySelector(".author").textContent, "unknown");
+    assert.ok(!item(3).classList.contains("msg--mine"));
+  });
 });
 
 describe("grouping and separators", () => {
@@ -136,6 +155,17 @@ describe("grouping and separators", () => {
     ]);
     const continued = [1, 2, 3, 4].map((seq) => item(seq).classList.contains("msg--cont"));
     assert.deepEqual(continued, [false, true, false, false]);
+  });
+
+  test("two people of one name writing in turn are two groups, each with its own name", () => {
+    const otherBob = person("bob", { id: "00000000000000b2" });
+    timeline.insert([
+      msg(1, { author: "bob", sent: at(5, 12, 0) }),
+      msg(2, { author: otherBob, sent: at(5, 12, 1) }),
+      msg(3, { author: otherBob, sent: at(5, 12, 2) }),
+    ]);
+    const continued = [1, 2, 3].map((seq) => item(seq).classList.contains("msg--cont"));
+    assert.deepEqual(continued, [false, false, true], "the second bob's message would read as the first's");
   });
 
   test("a notice between two messages by the same author breaks the group", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
 
 import { throttle, TypingIndicator } from "../../chat/static/chat/typing.js";
-import { installDocument } from "./fakes.mjs";
+import { installDocument, person } from "./fakes.mjs";
 
 describe("throttle (typing frames)", () => {
   // Simulated keystrokes at the given times (ms); returns the times at which a frame went out.
@@ -69,24 +69,24 @@ describe("TypingIndicator", () => {
   });
 
   test("names one typer", () => {
-    typing.saw("bob");
+    typing.saw(person("bob"));
     assert.equal(node.textContent, "bob is typing…");
     assert.equal(visible(), true);
   });
 
   test("names two typers", () => {
-    typing.saw("bob");
-    typing.saw("carol");
+    typing.saw(person("bob"));
+    typing.saw(person("carol"));
     assert.equal(node.textContent, "bob and carol are typing…");
   });
 
   test("summarises three or more", () => {
-    for (const name of ["bob", "carol", "dave"]) typing.saw(name);
+    for (const name of ["bob", "carol", "dave"]) typing.saw(person(name));
     assert.equal(node.textContent, "Several people are typing…");
   });
 
   test("fades out 4 s after the last typing frame, keeping its text for the transition", () => {
-    typing.saw("bob");
+    typing.saw(person("bob"));
     mock.timers.tick(3999);
     assert.equal(visible(), true);
     mock.timers.tick(1);
@@ -95,9 +95,9 @@ describe("TypingIndicator", () => {
   });
 
   test("each typing frame keeps the indicator up another 4 s", () => {
-    typing.saw("bob");
+    typing.saw(person("bob"));
     mock.timers.tick(3000);
-    typing.saw("bob");
+    typing.saw(person("bob"));
     mock.timers.tick(3000);
     assert.equal(visible(), true);
     assert.equal(node.textContent, "bob is typing…");
@@ -106,23 +106,47 @@ describe("TypingIndicator", () => {
   });
 
   test("a message from the typer (or their leaving) removes them at once", () => {
-    typing.saw("bob");
-    typing.saw("carol");
-    typing.stopped("bob");
+    typing.saw(person("bob"));
+    typing.saw(person("carol"));
+    typing.stopped(person("bob"));
     assert.equal(node.textContent, "carol is typing…");
-    typing.stopped("carol");
+    typing.stopped(person("carol"));
     assert.equal(visible(), false);
-    typing.stopped("nobody"); // harmless
+    typing.stopped(person("nobody")); // harmless
     mock.timers.tick(10_000);
     assert.equal(visible(), false);
   });
 
   test("one typer's timeout does not hide another who is still typing", () => {
-    typing.saw("bob");
+    typing.saw(person("bob"));
     mock.timers.tick(2000);
-    typing.saw("carol");
+    typing.saw(person("carol"));
     mock.timers.tick(2000); // bob expires
     assert.equal(node.textContent, "carol is typing…");
     assert.equal(visible(), true);
+  });
+
+  test("two typists of one name are two, and each stops on their own", () => {
+    const otherBob = person("bob", { id: "00000000000000b2", guest: true });
+    typing.saw(person("bob"));
+    typing.saw(otherBob);
+    assert.equal(node.textContent, "bob and bob are typing…");
+    typing.stopped(person("bob"));
+    assert.equal(node.textContent, "bob is typing…");
+    assert.equal(visible(), true, "the other bob is still typing");
+    typing.stopped(otherBob);
+    assert.equal(visible(), false);
+  });
+
+  test("without ids (an older server) typists are told apart by name", () => {
+    typing.saw({ name: "bob", guest: false });
+    typing.saw({ name: "bob", guest: false });
+    assert.equal(node.textContent, "bob is typing…");
+    typing.saw({}); // neither id nor name: nobody to show
+    typing.saw(undefined);
+    assert.equal(node.textContent, "bob is typing…");
+    typing.stopped({ name: "bob" });
+    typing.stopped(undefined);
+    assert.equal(visible(), false);
   });
 });

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from chat import broadcast, worker
+from chat import broadcast, protocol, worker
 from tests import shapes
 
 WINDOW = 0.05
 
 
 def user(name: str) -> dict[str, Any]:
-    return {"name": name, "guest": True}
+    return {"id": protocol.public_id(f"g:{name}"), "name": name, "guest": True}
 
 
 @pytest.fixture

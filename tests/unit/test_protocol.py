@@ -119,7 +119,7 @@ def test_a_huge_stored_body_is_sent_cut_to_fit_one_page() -> None:
 
 
 def test_the_welcome_lists_as_many_as_fit_and_counts_everyone() -> None:
-    online = [{"name": "\u00e9" * 140 + str(i), "guest": True} for i in range(20_000)]
+    online = [{"id": f"{i:016x}", "name": "\u00e9" * 140 + str(i), "guest": True} for i in range(20_000)]
     room = Room(slug="den", name="Den", topic="", archived=False)
     you = Identity(key="g:x", name="x", guest=True)
     text = protocol.welcome_frame(room=room, you=you, online=online, last_seq=0, heartbeat=15)
@@ -129,7 +129,7 @@ def test_the_welcome_lists_as_many_as_fit_and_counts_everyone() -> None:
 
 
 def test_a_presence_batch_too_big_for_one_frame_is_split_in_order() -> None:
-    changes = [("join", {"name": "\u00e9" * 150 + str(i), "guest": True}) for i in range(5000)]
+    changes = [("join", {"id": f"{i:016x}", "name": "\u00e9" * 150 + str(i), "guest": True}) for i in range(5000)]
     frames = protocol.presence_batch_frames(changes=changes, online=5000)
     assert len(frames) > 1 and all(len(f.encode()) < FRAME_LIMIT for f in frames)
     names = [c["user"]["name"] for f in frames for c in orjson.loads(f)["changes"]]

@@ -485,7 +485,7 @@ def crowds(draw: st.DrawFn) -> list[dict[str, Any]]:
     names = draw(st.lists(NAME, min_size=1, max_size=5))
     count = draw(st.integers(0, 6000))
     guests = draw(st.booleans())
-    return [{"name": f"{names[i % len(names)]}{i}", "guest": guests} for i in range(count)]
+    return [{"id": f"{i:016x}", "name": f"{names[i % len(names)]}{i}", "guest": guests} for i in range(count)]
 
 
 @BIG

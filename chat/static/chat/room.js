@@ -3,6 +3,7 @@
 import { el } from "./dom.js";
 import { Outbox } from "./outbox.js";
 import { setupPanels } from "./panels.js";
+import { personKey, samePerson } from "./people.js";
 import { Members } from "./presence.js";
 import { Follower } from "./scroll.js";
 import { lastRead, markRead, markUnreadLinks } from "./seen.js";
@@ -16,7 +17,8 @@ const $ = (id) => document.getElementById(id);
 const app = $("app");
 const slug = app.dataset.room;
 const maxBody = Number(app.dataset.maxBody) || 4000;
-let you = app.dataset.you ?? "";
+// The reader's <user>. Only the name until welcome brings the id; nothing is shown before that.
+let you = { name: app.dataset.you ?? "" };
 let baseTitle = document.title;
 let archived = app.dataset.archived === "true";
 let gone = false;
@@ -58,12 +60,12 @@ function show(messages, how) {
       added = timeline.insert(messages);
     });
   } else {
-    const mine = messages.some((m) => m.author?.name === you && m.client_id && how === "live");
+    const mine = messages.some((m) => samePerson(m.author, you) && m.client_id && how === "live");
     follower.append(
       () => {
         if (how === "reset") timeline.clear();
         added = timeline.insert(messages);
-        return how === "reset" ? 0 : added.filter((m) => m.author?.name !== you).length;
+        return how === "reset" ? 0 : added.filter((m) => !samePerson(m.author, you)).length;
       },
       { force: how === "reset" || mine },
     );
@@ -84,11 +86,11 @@ function updateEmpty() {
 
 // New messages from others: announce them, stop their typing indicator, count them while hidden.
 function arrived(messages) {
-  const others = messages.filter((m) => m.author?.name !== you);
-  for (const message of others) typing.stopped(message.author.name);
+  const others = messages.filter((m) => !samePerson(m.author, you));
+  for (const message of others) typing.stopped(message.author);
   // A catch-up after a reconnect can bring dozens at once: read out a count, not every one.
   if (others.length > 3) announce(`${others.length} new messages`);
-  else for (const message of others) announce(`${message.author.name}: ${message.body}`);
+  else for (const message of others) announce(`${message.author?.name ?? "unknown"}: ${message.body}`);
   if (document.visibilityState === "hidden" && others.length) {
     hiddenUnread += others.length;
     document.title = `(${hiddenUnread}) ${baseTitle}`;
@@ -158,16 +160,18 @@ function notice(text, kind) {
   });
 }
 
-// Applies one change; returns the name when it changed who is listed (and is not you).
+// Applies one change; returns the name when it changed who is listed (and is not you). The list
+// is keyed by person, so when one of two "bob"s leaves the notice says "bob left" and the other
+// bob stays listed.
 function presenceChange(event, user, online) {
-  const name = user?.name;
-  if (!name) return null;
+  if (personKey(user) === null) return null;
+  const name = user.name ?? "";
   if (event === "join") {
-    return members.join(user, online) && name !== you ? name : null;
+    return members.join(user, online) && !samePerson(user, you) ? name : null;
   }
   if (event === "leave") {
-    typing.stopped(name);
-    return members.leave(user, online) && name !== you ? name : null;
+    typing.stopped(user);
+    return members.leave(user, online) && !samePerson(user, you) ? name : null;
   }
   return null;
 }
@@ -222,10 +226,10 @@ let firstHistory = true;
 function onFrame(frame) {
   switch (frame.type) {
     case "welcome":
-      you = frame.you?.name ?? you;
+      if (personKey(frame.you) !== null) you = frame.you;
       timeline.you = you;
       members.you = you;
-      $("you-name").textContent = you;
+      $("you-name").textContent = you.name ?? "";
       // In a big room `online` lists only as many as fit one frame; `online_count` counts everyone.
       members.reset(frame.online ?? [], frame.online_count);
       applyRoom(frame.room);
@@ -257,7 +261,7 @@ function onFrame(frame) {
       presence(frame);
       break;
     case "typing":
-      if (frame.user?.name && frame.user.name !== you) typing.saw(frame.user.name);
+      if (!samePerson(frame.user, you)) typing.saw(frame.user); // a namesake's typing is shown
       break;
     case "deleted":
       timeline.remove(frame.seq);

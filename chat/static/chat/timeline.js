@@ -2,13 +2,15 @@
 // Grouping by author and day, day separators and the "new messages" divider follow from the order.
 
 import { avatar, el } from "./dom.js";
+import { personKey, samePerson } from "./people.js";
 import { dayKey, formatClock, formatDay, formatFull } from "./time.js";
 
 // Messages closer together than this, by the same author, read as one group.
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
 export class Timeline {
-  constructor(list, { you = "" } = {}) {
+  // `you`: the reader's <user> (from welcome); their messages are marked as theirs.
+  constructor(list, { you = null } = {}) {
     this.list = list;
     this.you = you;
     this.items = new Map(); // seq -> <li>
@@ -82,7 +84,7 @@ export class Timeline {
   render(message) {
     const sent = new Date(message.sent_at);
     const name = message.author?.name ?? "unknown";
-    const mine = name === this.you;
+    const mine = samePerson(message.author, this.you); // by id: a namesake's message is not yours
     const time = () =>
       el("time", { text: formatClock(sent), attrs: { datetime: message.sent_at, title: formatFull(sent) } });
     const head = el("div", { className: "msg-head" }, [
@@ -95,7 +97,8 @@ export class Timeline {
       {
         className: mine ? "msg msg--mine" : "msg",
         attrs: { id: `m-${message.seq}` },
-        dataset: { seq: message.seq, author: name, day: dayKey(sent), at: sent.getTime() },
+        // Grouping compares people, not names: two "bob"s in a row each get their own head.
+        dataset: { seq: message.seq, author: personKey(message.author) ?? "", day: dayKey(sent), at: sent.getTime() },
       },
       [
         avatar(name),
