@@ -29,6 +29,12 @@ class RoomAdmin(admin.ModelAdmin[Room]):
     def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
         services.room_save(room=obj)
 
+    def delete_model(self, request: HttpRequest, obj: Room) -> None:
+        services.room_delete(rooms=Room.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        services.room_delete(rooms=queryset)
+
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin[Message]):

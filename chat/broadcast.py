@@ -13,6 +13,8 @@ from chat import protocol
 from chat.models import Message, Room
 
 FRAME = "room.frame"
+# Not a frame for the clients: an order to the room's consumers on every worker to close.
+CLOSE = "room.close"
 
 
 def room_group(slug: str) -> str:
@@ -36,3 +38,14 @@ def message_deleted(*, room_slug: str, seq: int) -> None:
 
 def room_changed(room: Room) -> None:
     async_to_sync(frame_send)(room.slug, protocol.room_frame(room))
+
+
+async def room_close(slug: str, *, code: int) -> None:
+    """Close every connection to the room, on every worker, with `code`."""
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(room_group(slug), {"type": CLOSE, "code": code})
+
+
+def room_deleted(*, room_slug: str) -> None:
+    async_to_sync(room_close)(room_slug, code=protocol.Close.NO_ROOM)

@@ -215,6 +215,11 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     # -- Group messages (dispatched by the layer) ---------------------------------------------
 
+    async def room_close(self, event: dict[str, Any]) -> None:
+        """The room is gone (deleted in the admin): its pages are told so, on every worker at once."""
+        if self.joined:
+            await self.close(event["code"])
+
     async def room_frame(self, event: dict[str, Any]) -> None:
         if event["exclude"] == self.channel_name or not self.joined:
             return

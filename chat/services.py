@@ -110,6 +110,21 @@ def message_delete(*, messages: QuerySet[Message]) -> None:
         transaction.on_commit(announce, robust=True)
 
 
+def room_delete(*, rooms: QuerySet[Room]) -> None:
+    """Delete rooms (and their messages); their open connections close with 4404 on every worker."""
+    slugs = list(rooms.values_list("slug", flat=True))
+
+    def announce() -> None:
+        for slug in slugs:
+            broadcast.room_deleted(room_slug=slug)
+
+    with transaction.atomic():
+        rooms.delete()
+        # robust: a Redis outage must not turn a finished deletion into an error page; the
+        # connections left open then get "no such room" at their next reconnect.
+        transaction.on_commit(announce, robust=True)
+
+
 def room_save(*, room: Room) -> None:
     """Create or change a room; open pages learn of the change (e.g. archiving) at once."""
     created = room.pk is None

@@ -342,3 +342,14 @@ def _ghost() -> protocol.Identity:  # type: ignore[name-defined]
     from chat.identity import Identity
 
     return Identity(key="g:ghost", name="ghost", guest=True)
+
+
+async def test_deleting_a_room_closes_its_open_connections_with_4404(connect: Connect, room: Room) -> None:
+    alice, bob = await connect("den"), await connect("den")
+    await Room.objects.acreate(slug="attic", name="Attic")
+    elsewhere = await connect("attic")
+    await sync_to_async(services.room_delete)(rooms=Room.objects.filter(slug="den"))
+    for client in (alice, bob):
+        assert await client.comm.receive_output(2) == {"type": "websocket.close", "code": protocol.Close.NO_ROOM}
+    assert await elsewhere.silent(0.3)  # another room is not touched
+    assert not await Room.objects.filter(slug="den").aexists()

@@ -15,7 +15,7 @@ from tests.servers import Site, site
 
 pytestmark = pytest.mark.integration
 
-ROOMS = ("resume", "busy", "tabs", "resend", "deleted", "reset")
+ROOMS = ("resume", "busy", "tabs", "resend", "deleted", "reset", "doomed", "spared")
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +219,22 @@ async def test_a_client_ahead_of_the_room_rebuilds_its_view(chat_site: Site, con
     assert sorted(reader.messages) == [1, 2, 3]
     await writer.send("after the reset")
     await reader.wait_for_seqs(4)
+
+
+async def test_a_room_deleted_in_the_admin_closes_its_sockets_on_both_workers(
+    chat_site: Site, connect: Connect, new_guest: NewGuest
+) -> None:
+    one, two = (w.port for w in chat_site.workers)
+    doomed = [await connect([port], "doomed", cookie=await new_guest(port)) for port in (one, two)]
+    spared = await connect([two], "spared", cookie=await new_guest(two))
+    # As the admin's delete does (chat.admin.RoomAdmin.delete_model), from a process of its own.
+    await asyncio.to_thread(
+        chat_site.shell,
+        "from chat import services\nfrom chat.models import Room\n"
+        "services.room_delete(rooms=Room.objects.filter(slug='doomed'))\n",
+    )
+    for client in doomed:
+        await client.wait_until(lambda c=client: c.close_codes == [4404], 10, "4404 on its worker")
+    await spared.send("still here")
+    await spared.wait_for_acks(5)
+    assert spared.close_codes == []

@@ -77,3 +77,20 @@ def test_room_slug_must_be_group_name_safe(moderator: Client) -> None:
     response = moderator.post("/admin/chat/room/add/", {"slug": "Bad Slug!", "name": "Bad", "topic": ""})
     assert response.status_code == 200
     assert not Room.objects.filter(name="Bad").exists()
+
+
+def test_deleting_a_room_in_the_admin_closes_its_pages(moderator: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[tuple[str, int]] = []
+
+    async def record(slug: str, *, code: int) -> None:
+        closed.append((slug, code))
+
+    monkeypatch.setattr(broadcast, "room_close", record)
+    den = Room.objects.create(slug="den", name="Den")
+    _post(den, "hello")
+    response = moderator.post(f"/admin/chat/room/{den.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Room.objects.filter(slug="den").exists() and not Message.objects.filter(room_id=den.pk).exists()
+    attic = Room.objects.create(slug="attic", name="Attic")
+    moderator.post("/admin/chat/room/", {"action": "delete_selected", "_selected_action": [attic.pk], "post": "yes"})
+    assert closed == [("den", 4404), ("attic", 4404)]
