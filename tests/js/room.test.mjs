@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 
+import { GAP_GRACE_MS } from "../../chat/static/chat/sync.js";
 import { build, FakeEventTarget, fakeStorage, FakeWebSocket, installDocument, person } from "./fakes.mjs";
 
 const ROOM = { slug: "general", name: "General", topic: "", archived: false };
@@ -185,6 +186,8 @@ test("live messages from other workers are shown in seq order, each once", async
   connect(ws, { lastSeq: 1, messages: [message(1)] });
   for (const seq of [3, 2, 3, 2]) ws.receive(message(seq));
   assert.deepEqual(onScreen(), [1, 2, 3]);
+  mock.timers.tick(GAP_GRACE_MS);
+  assert.deepEqual(sentOfType(ws, "history"), [], "broadcasts that only crossed were asked for");
 });
 
 test("a message for another room is not shown", async () => {
@@ -198,6 +201,8 @@ test("a seq jump asks the server for the missing message and shows it in place",
   const ws = await openRoom();
   connect(ws, { lastSeq: 41, messages: range(1, 41) });
   ws.receive(message(43));
+  assert.deepEqual(sentOfType(ws, "history"), [], "42 may only be late: it gets a grace first");
+  mock.timers.tick(GAP_GRACE_MS);
   assert.deepEqual(sentOfType(ws, "history"), [{ type: "history", after: 41, before: 43, limit: 100 }]);
   ws.receive(answer([message(42)], { after: 41, before: 43, limit: 100 }));
   assert.deepEqual(onScreen().slice(-3), [41, 42, 43]);
@@ -356,8 +361,8 @@ test(
   async () => {
     const ws = await openRoom();
     connect(ws, { lastSeq: 41, messages: range(1, 41) });
-    ws.receive(message(43)); // 42's broadcast was lost; the client asks for it...
-    ws.serverClose(1012); // ...but its worker restarts before answering
+    ws.receive(message(43)); // 42's broadcast was lost; the client gives it a grace...
+    ws.serverClose(1012); // ...but its worker restarts before that is over (the grace ends offline)
     mock.timers.tick(500);
     const second = FakeWebSocket.last;
     assert.match(second.url, /\?after=41$/);

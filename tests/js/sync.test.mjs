@@ -1,12 +1,20 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { afterEach, beforeEach, describe, mock, test } from "node:test";
 
-import { Sync } from "../../chat/static/chat/sync.js";
+import { GAP_GRACE_MS, Sync } from "../../chat/static/chat/sync.js";
+
+beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
+afterEach(() => mock.timers.reset());
 
 // A timeline that only remembers which seqs are on screen, and a server that records requests.
+// `link.connected` false is a dropped connection: nothing can be sent.
 function setup({ connected = true } = {}) {
+  const link = { connected };
   const seqs = new Set();
   const timeline = {
+    has(seq) {
+      return seqs.has(seq);
+    },
     get size() {
       return seqs.size;
     },
@@ -22,7 +30,7 @@ function setup({ connected = true } = {}) {
   const sync = new Sync({
     timeline,
     send: (frame) => {
-      if (!connected) return false;
+      if (!link.connected) return false;
       requests.push(frame);
       return true;
     },
@@ -32,7 +40,7 @@ function setup({ connected = true } = {}) {
       shown.push({ how, seqs: messages.map((message) => message.seq) });
     },
   });
-  return { sync, seqs, requests, shown };
+  return { sync, seqs, requests, shown, link };
 }
 
 const msg = (seq) => ({ type: "message", room: "general", seq, body: `#${seq}`, author: { name: "bob" } });
@@ -71,9 +79,47 @@ describe("resuming", () => {
   });
 
   test("a reconnect with a gap fill in flight resumes from below the gap", () => {
-    const { sync } = connected(41, range(1, 41));
+    const { sync, requests } = connected(41, range(1, 41));
     sync.message(msg(43));
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.equal(requests.length, 1, "the fill is in flight");
     assert.equal(sync.resumeAfter(), 41, "resuming after 43 would lose 42 for good");
+  });
+
+  test("a reconnect while a gap waits out its grace resumes from below the gap", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    mock.timers.tick(GAP_GRACE_MS - 1);
+    assert.deepEqual(requests, [], "asked before the grace was over");
+    assert.equal(sync.resumeAfter(), 41, "resuming after 43 would lose 42 for good");
+  });
+
+  test("a gap whose grace ends while disconnected is still resumed from, and asked for by no one", () => {
+    const { sync, requests, link } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    link.connected = false; // dropped within the grace
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.deepEqual(requests, []);
+    assert.equal(sync.resumeAfter(), 41, "the gap was forgotten when its request could not go");
+    link.connected = true;
+    sync.welcome({ type: "welcome", last_seq: 43 }); // and this one drops before its history
+    assert.equal(sync.resumeAfter(), 41);
+    sync.welcome({ type: "welcome", last_seq: 43 });
+    sync.history(history([msg(42), msg(43)], { resumed: true }));
+    assert.equal(sync.resumeAfter(), 43);
+    mock.timers.tick(10 * GAP_GRACE_MS);
+    assert.deepEqual(requests, [], "the resume brought 42; nothing is left to ask");
+  });
+
+  test("a gap waiting when the next connection says welcome is left to that connection's history", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43)); // the connection drops at once; the next one resumes after 41
+    sync.welcome({ type: "welcome", last_seq: 43 });
+    mock.timers.tick(GAP_GRACE_MS); // the history is slow to come
+    assert.deepEqual(requests, [], "asked for what the resume is bringing anyway");
+    assert.equal(sync.resumeAfter(), 41, "a drop before the history must still resume below the gap");
+    sync.history(history([msg(42), msg(43)], { resumed: true }));
+    assert.equal(sync.resumeAfter(), 43);
   });
 
   test("a reconnect with a heartbeat catch-up in flight resumes from where the catch-up starts", () => {
@@ -89,7 +135,8 @@ describe("resuming", () => {
 
   test("a fill lost with the old connection does not hold back later resumes", () => {
     const { sync } = connected(41, range(1, 41));
-    sync.message(msg(43)); // asks for 42; the connection drops before the answer
+    sync.message(msg(43));
+    mock.timers.tick(GAP_GRACE_MS); // asks for 42; the connection drops before the answer
     assert.equal(sync.resumeAfter(), 41);
     sync.welcome({ type: "welcome", last_seq: 43 });
     sync.history(history([msg(42)], { resumed: true })); // the resume brought 42
@@ -100,7 +147,8 @@ describe("resuming", () => {
     "a gap fill lost with one connection is still resumed from if the next drops before its history",
     () => {
       const { sync } = connected(41, range(1, 41));
-      sync.message(msg(43)); // asks for 42; the connection drops before the answer
+      sync.message(msg(43));
+      mock.timers.tick(GAP_GRACE_MS); // asks for 42; the connection drops before the answer
       assert.equal(sync.resumeAfter(), 41);
       sync.welcome({ type: "welcome", last_seq: 43 }); // the next connection says welcome, then drops
       assert.equal(sync.resumeAfter(), 41, "resuming after 43 loses 42 for good");
@@ -171,11 +219,76 @@ describe("resuming", () => {
 });
 
 describe("gaps", () => {
-  test("a seq jump (41 then 43) asks once for what lies between", () => {
+  test("a seq jump (41 then 43) still open after the grace asks once for what lies between", () => {
     const { sync, requests } = connected(41, range(1, 41));
     sync.message(msg(43));
     sync.message(msg(43)); // the same broadcast twice
     sync.message(msg(44));
+    mock.timers.tick(GAP_GRACE_MS - 1);
+    assert.deepEqual(requests, [], "asked before the grace was over");
+    mock.timers.tick(1);
+    assert.deepEqual(requests, [{ type: "history", after: 41, before: 43, limit: 100 }]);
+    mock.timers.tick(10 * GAP_GRACE_MS);
+    sync.message(msg(45));
+    assert.equal(requests.length, 1, "asked again");
+  });
+
+  test("an inversion healed within the grace asks for nothing", () => {
+    const { sync, requests, seqs } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    mock.timers.tick(GAP_GRACE_MS - 1);
+    sync.message(msg(42)); // the other worker's broadcast, a little late
+    mock.timers.tick(10 * GAP_GRACE_MS);
+    assert.deepEqual(requests, []);
+    assert.deepEqual([...seqs].sort((a, b) => a - b), range(1, 43).map((m) => m.seq));
+    assert.equal(sync.resumeAfter(), 43, "a healed gap held the resume point back");
+  });
+
+  test("a busy room's crossings ask for nothing, and a real loss among them for only itself", () => {
+    const { sync, requests } = connected(100, range(1, 100));
+    // Pairs of broadcasts crossing (102 before 101, ...), and 149's broadcast lost.
+    for (let seq = 101; seq < 200; seq += 2) {
+      sync.message(msg(seq + 1));
+      if (seq !== 149) sync.message(msg(seq));
+      mock.timers.tick(20);
+    }
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.deepEqual(requests, [{ type: "history", after: 148, before: 150, limit: 100 }]);
+  });
+
+  test("after the grace only what is still missing is asked for", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(46)); // 42..45 missing
+    sync.message(msg(42));
+    sync.message(msg(45));
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.deepEqual(requests, [{ type: "history", after: 42, before: 45, limit: 100 }], "43 and 44 only");
+    assert.equal(sync.resumeAfter(), 42);
+  });
+
+  test("a large gap is asked for at once, without waiting", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(143)); // 101 missing: a lost stretch, not broadcasts crossing
+    assert.deepEqual(requests, [{ type: "history", after: 41, before: 143, limit: 100 }]);
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.equal(requests.length, 1, "asked again when the grace would have ended");
+  });
+
+  test("a gap of a hundred still waits out the grace", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(142)); // 100 missing
+    assert.deepEqual(requests, []);
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.deepEqual(requests, [{ type: "history", after: 41, before: 142, limit: 100 }]);
+  });
+
+  test("a gap moves what we know at once: a heartbeat within the grace asks nothing for it", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    sync.heartbeat({ type: "heartbeat", last_seq: 43 });
+    assert.deepEqual(requests, []);
+    sync.message(msg(44));
+    mock.timers.tick(GAP_GRACE_MS);
     assert.deepEqual(requests, [{ type: "history", after: 41, before: 43, limit: 100 }]);
   });
 
@@ -185,16 +298,19 @@ describe("gaps", () => {
     assert.deepEqual(requests, []);
   });
 
-  test("a late arrival below the newest seq asks for nothing more", () => {
+  test("a late arrival after the gap was asked for asks for nothing more", () => {
     const { sync, requests } = connected(41, range(1, 41));
     sync.message(msg(43));
-    sync.message(msg(42)); // the other worker's broadcast, late
+    mock.timers.tick(GAP_GRACE_MS);
+    sync.message(msg(42)); // the other worker's broadcast, very late
+    mock.timers.tick(GAP_GRACE_MS);
     assert.equal(requests.length, 1);
   });
 
   test("the fill's answer goes on screen as a fill", () => {
     const { sync, shown, seqs } = connected(41, range(1, 41));
     sync.message(msg(43));
+    mock.timers.tick(GAP_GRACE_MS);
     assert.equal(sync.history(history([msg(42)], { query: fillQuery(41, 43) })), "fill");
     assert.deepEqual(shown.at(-1), { how: "fill", seqs: [42] });
     assert.ok(seqs.has(42));
@@ -239,16 +355,29 @@ describe("gaps", () => {
   test("a fill answered with has_more but no messages does not ask again", () => {
     const { sync, requests } = connected(41, range(1, 41));
     sync.message(msg(43));
+    mock.timers.tick(GAP_GRACE_MS);
     sync.history(history([], { query: fillQuery(41, 43), has_more: true }));
     assert.equal(requests.length, 1);
   });
 });
 
 describe("heartbeats", () => {
-  test("a heartbeat above what we know asks for everything after it", () => {
+  test("a heartbeat above what we know asks at once for everything after it", () => {
     const { sync, requests } = connected(41, range(1, 41));
     sync.heartbeat({ type: "heartbeat", last_seq: 45, online: 2 });
-    assert.deepEqual(requests, [{ type: "history", after: 41, limit: 100 }]);
+    assert.deepEqual(requests, [{ type: "history", after: 41, limit: 100 }], "a missed broadcast waited");
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.equal(requests.length, 1);
+  });
+
+  test("a heartbeat asks at once even while a live gap waits out its grace", () => {
+    const { sync, requests } = connected(41, range(1, 41));
+    sync.message(msg(43));
+    sync.heartbeat({ type: "heartbeat", last_seq: 45 });
+    assert.deepEqual(requests, [{ type: "history", after: 43, limit: 100 }]);
+    mock.timers.tick(GAP_GRACE_MS);
+    assert.deepEqual(requests.at(-1), { type: "history", after: 41, before: 43, limit: 100 });
+    assert.equal(requests.length, 2);
   });
 
   test("the same heartbeat again while the catch-up is pending asks nothing more", () => {
@@ -276,6 +405,7 @@ describe("heartbeats", () => {
   test("a hole left by a deleted message is not fetched again at every heartbeat", () => {
     const { sync, requests } = connected(41, range(1, 41));
     sync.message(msg(43)); // 42 was stored, then deleted by a moderator
+    mock.timers.tick(GAP_GRACE_MS);
     sync.history(history([], { query: fillQuery(41, 43) }));
     for (let beat = 0; beat < 5; beat += 1) sync.heartbeat({ type: "heartbeat", last_seq: 43 });
     assert.equal(requests.length, 1);

@@ -1,11 +1,21 @@
 // Keeps the timeline complete: the first page, resuming after a reconnect, filling seq gaps,
 // catching up when a heartbeat shows we missed something, and paging backwards.
 //
-// `known` is the highest seq up to which every stored message is on screen or already asked for,
-// so a seq left empty by a deleted message is fetched once, not at every heartbeat.
+// `known` is the highest seq up to which every stored message is on screen, already asked for, or
+// in a gap waiting out its grace, so a seq left empty by a deleted message is fetched once, not at
+// every heartbeat.
 
 const PAGE = 50;
 const FILL_PAGE = 100;
+
+// A seq jump seen live is usually no loss: broadcasts from different workers cross on the way a few
+// milliseconds apart, so 43 often comes just before 42. Asking at once would turn nearly every such
+// crossing in a busy room into a `history` request, against a budget (60 per 10 s) whose overrun
+// ends in `rate_limited` and then 4429. 300 ms outlasts a crossing many times over and is nothing
+// next to the 15 s heartbeat that bounds a broadcast really lost.
+export const GAP_GRACE_MS = 300;
+// More missing seqs than this is a lost stretch (a worker cut off from Redis), not a crossing.
+const GAP_GRACE_MAX = 100;
 
 export class Sync {
   // show(messages, how) puts messages on screen; how is "reset", "live", "fill" or "older".
@@ -19,14 +29,17 @@ export class Sync {
     this.olderAvailable = false;
     this.loadingOlder = false;
     this.fills = new Map(); // "after:before" -> { after, before } asked and not yet answered
+    this.gaps = new Map(); // "after:before" -> { after, before, timer } seen live, not yet asked for
     this.resuming = false; // this connection's resume has sent pages, and more are to come
   }
 
-  // The `after` for the next connection: the highest seq shown, or lower if a fill was in flight.
+  // The `after` for the next connection: the highest seq shown, or lower if a fill was in flight
+  // or a gap was waiting out its grace.
   resumeAfter() {
     if (!this.started) return null;
     let after = this.timeline.size ? this.timeline.highest : this.known;
     for (const fill of this.fills.values()) after = Math.min(after, fill.after);
+    for (const gap of this.gaps.values()) after = Math.min(after, gap.after);
     return after;
   }
 
@@ -34,6 +47,12 @@ export class Sync {
     this.roomLastSeq = Number(frame.last_seq) || 0;
     this.loadingOlder = false;
     this.resuming = false; // a resume cut off with the old connection starts over
+    // This connection's history starts from resumeAfter(), below every waiting gap: asking for them
+    // as well would spend a request on what that history brings. They stay until it has come.
+    for (const gap of this.gaps.values()) {
+      clearTimeout(gap.timer);
+      gap.timer = null;
+    }
   }
 
   // Returns what kind of history it was: "initial" (the connection's first history is complete),
@@ -58,7 +77,11 @@ export class Sync {
     // Answers to the old connection's requests will never come, and this history covers them.
     // Not earlier, at welcome: a connection that drops before its history must still resume from
     // below the gaps that were open. Not at a resume's later pages: fills asked meanwhile stand.
-    if (!this.resuming) this.fills.clear();
+    if (!this.resuming) {
+      this.fills.clear();
+      for (const gap of this.gaps.values()) clearTimeout(gap.timer);
+      this.gaps.clear();
+    }
     this.started = true;
     if (frame.resumed) {
       // A resume comes in pages cut to fit a frame, oldest first, each continuing the last. The
@@ -87,9 +110,39 @@ export class Sync {
   }
 
   message(frame) {
-    if (frame.seq > this.known + 1) this.fill(this.known, frame.seq); // e.g. 41 then 43: ask for 42
+    if (frame.seq > this.known + 1) this.gap(this.known, frame.seq); // e.g. 41 then 43: 42 is late or lost
     this.known = Math.max(this.known, frame.seq);
     this.show([frame], "live");
+  }
+
+  // Seqs between after and before are missing: ask after GAP_GRACE_MS for those still missing then,
+  // or at once if too many are missing for a crossing.
+  gap(after, before) {
+    const key = `${after}:${before}`;
+    if (this.gaps.has(key)) return;
+    if (before - after - 1 > GAP_GRACE_MAX) {
+      this.fill(after, before);
+      return;
+    }
+    const gap = { after, before, timer: null };
+    gap.timer = setTimeout(() => this.graceOver(key), GAP_GRACE_MS);
+    this.gaps.set(key, gap);
+  }
+
+  graceOver(key) {
+    const gap = this.gaps.get(key);
+    if (!gap) return;
+    gap.timer = null;
+    let low = null;
+    let high = null;
+    for (let seq = gap.after + 1; seq < gap.before; seq += 1) {
+      if (this.timeline.has(seq)) continue;
+      low ??= seq;
+      high = seq;
+    }
+    // All there: the broadcasts had only crossed. Otherwise one request for what is still missing;
+    // if it cannot be sent (no connection) the gap stays, keeping resumeAfter() below it.
+    if (low === null || this.fill(low - 1, high + 1)) this.gaps.delete(key);
   }
 
   heartbeat(frame) {
@@ -100,12 +153,15 @@ export class Sync {
     }
   }
 
+  // Asks for after < seq < before (before null: no upper bound); true if that is now in flight.
   fill(after, before) {
     const key = `${after}:${before}`;
-    if (this.fills.has(key)) return;
+    if (this.fills.has(key)) return true;
     const frame = { type: "history", after, limit: FILL_PAGE };
     if (before !== null) frame.before = before;
-    if (this.send(frame)) this.fills.set(key, { after, before });
+    if (!this.send(frame)) return false;
+    this.fills.set(key, { after, before });
+    return true;
   }
 
   loadOlder() {
