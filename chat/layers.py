@@ -215,6 +215,8 @@ class RedisFanoutChannelLayer(LocalFanout):
     # back before it declares its subscription dead and reconnects.
     watchdog_interval = 2.0
     watchdog_timeout = 6.0
+    # How long a first group_add on another shard waits for the worker's own shard to listen.
+    home_timeout = 1.0
     # How long group_add waits for Redis to confirm a subscription.
     subscribe_timeout = 5.0
 
@@ -273,8 +275,15 @@ class RedisFanoutChannelLayer(LocalFanout):
 
     async def _watch_group(self, group: str) -> None:
         # Messages `send` to this worker arrive through the shard its id picks: listen there too.
-        self._subscribers[self.ring.index(self.worker_id)].start()
-        await self._subscribers[self._shard_of(group)].subscribe(self._group_channel(group))
+        home = self._subscribers[self.ring.index(self.worker_id)]
+        home.start()
+        target = self._subscribers[self._shard_of(group)]
+        await target.subscribe(self._group_channel(group))
+        if home is not target and not home.listening():
+            # On its own shard the worker's channel is confirmed with the group's (one SUBSCRIBE);
+            # on another, wait for it too, briefly: a dead home shard must not stop joins elsewhere.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(home.until_listening(), timeout=self.home_timeout)
 
     async def _unwatch_group(self, group: str) -> None:
         subscriber = self._subscribers[self._shard_of(group)]
@@ -306,6 +315,19 @@ class _Subscriber:
             self._subscribed.setdefault(self.channel, asyncio.get_running_loop().create_future())
             self._reader = asyncio.create_task(self._read_forever(), name=f"fanout-reader-{self.shard.name}")
             self._watchdog = asyncio.create_task(self._watch(), name=f"fanout-watchdog-{self.shard.name}")
+
+    def listening(self) -> bool:
+        """Whether this worker's own channel on this shard is subscribed (confirmed by Redis)."""
+        future = self._subscribed.get(self.channel)
+        return future is not None and future.done()
+
+    async def until_listening(self) -> None:
+        """Return once this worker's own channel on this shard is subscribed."""
+        while not self.listening():
+            future = self._subscribed.get(self.channel)
+            if future is None:
+                return  # stopped
+            await asyncio.shield(future)
 
     async def stop(self) -> None:
         for task in (self._watchdog, self._reader):
