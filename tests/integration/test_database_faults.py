@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.client import ChatClient, guest_cookie
-from tests.servers import Site, site
+from tests.servers import FAST_CLIENTS, Site, site
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,7 +35,7 @@ PER_CLIENT = 40
 
 @pytest.fixture(scope="module")
 def pg_site() -> Iterator[Site]:
-    with site(CHAT_RATE_LIMIT="100000/1") as deployment:
+    with site(**FAST_CLIENTS) as deployment:
         deployment.shell("from chat.models import Room\nRoom.objects.create(slug='pg', name='PG')\n")
         deployment.add_worker()
         deployment.add_worker()

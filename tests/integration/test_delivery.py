@@ -11,7 +11,7 @@ import pytest
 
 from tests.client import ChatClient
 from tests.integration.conftest import Connect, NewGuest
-from tests.servers import Site, site
+from tests.servers import FAST_CLIENTS, Site, site
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ ROOMS = ("resume", "busy", "tabs", "resend", "deleted", "reset", "doomed", "spar
 @pytest.fixture(scope="module")
 def chat_site() -> Iterator[Site]:
     # A high rate limit: these tests send faster than a person, and limits are tested elsewhere.
-    with site(CHAT_RATE_LIMIT="100000/1") as deployment:
+    with site(**FAST_CLIENTS) as deployment:
         deployment.shell(
             "from chat.models import Room\n"
             + "".join(f"Room.objects.create(slug={slug!r}, name={slug.title()!r})\n" for slug in ROOMS)

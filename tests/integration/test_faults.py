@@ -25,7 +25,7 @@ import websockets
 from chat.worker import PRESENCE_WINDOW_SECONDS
 from tests.client import CLOSE_ABNORMAL, CLOSE_RESTARTING, CLOSE_SILENT, CLOSE_TRY_AGAIN, DIRECT, ORIGIN, ChatClient
 from tests.integration.conftest import Connect, NewGuest, RedisServer
-from tests.servers import Site, Worker, get_json, site
+from tests.servers import FAST_CLIENTS, Site, Worker, get_json, site
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def fault_site(redis_server: RedisServer) -> Iterator[Site]:
         CHAT_PRESENCE_TTL_SECONDS=str(PRESENCE_TTL),
         CHAT_SEND_BUFFER_LIMIT=str(SEND_BUFFER_LIMIT),
         # These tests send faster than a person; rate limits are tested elsewhere.
-        CHAT_RATE_LIMIT="100000/1",
+        **FAST_CLIENTS,
     ) as deployment:
         deployment.shell(
             "from chat.models import Room\n"

@@ -23,7 +23,7 @@ from chat.layers import RedisFanoutChannelLayer
 from tests.client import CLOSE_TRY_AGAIN, ChatClient
 from tests.integration.conftest import Connect, NewGuest, RedisServer, SentinelCluster, kill_redis
 from tests.integration.test_faults import assert_holds_exactly, wait_for_health
-from tests.servers import Site, site
+from tests.servers import FAST_CLIENTS, Site, site
 
 pytestmark = [
     pytest.mark.integration,
@@ -321,7 +321,7 @@ async def test_a_sentinel_failover_is_followed_without_a_restart_and_nothing_is_
     sentinel_cluster: SentinelCluster, connect: Connect, new_guest: NewGuest, stored: Callable[[Site, str], Any]
 ) -> None:
     cluster = sentinel_cluster
-    with site(redis_url=cluster.url, CHAT_RATE_LIMIT="100000/1", **SITE_ENV) as deployment:
+    with site(redis_url=cluster.url, **FAST_CLIENTS, **SITE_ENV) as deployment:
         # The workers are configured as an operator would: where the sentinels are, and the name.
         deployment.env.pop("REDIS_URL")
         deployment.env.update(REDIS_SENTINELS=cluster.sentinel_addresses, REDIS_SENTINEL_MASTER=cluster.master)
