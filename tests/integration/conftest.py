@@ -13,12 +13,47 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from chat.layers import RedisFanoutChannelLayer
 from tests.client import ChatClient, guest_cookie
 from tests.servers import Site, free_port, wait_for_port
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM by PID, SIGKILL after 10 s, and wait: nothing of it is left when this returns."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class Sink:
+    """A channel's direct delivery (chat.layers attach), kept for the test to read in order."""
+
+    def __init__(self) -> None:
+        self.got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        await self.got.put(message)
+
+    async def next(self, timeout: float = 3.0) -> dict[str, Any]:
+        return await asyncio.wait_for(self.got.get(), timeout)
+
+
+async def layer_member(layer: RedisFanoutChannelLayer, group: str) -> tuple[str, Sink]:
+    """A new channel of `layer`, in `group`, delivering to a Sink: its name and the Sink."""
+    channel, sink = await layer.new_channel(), Sink()
+    layer.attach(channel, sink)
+    await layer.group_add(group, channel)
+    return channel, sink
 
 
 @dataclass
@@ -51,14 +86,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """SIGTERM by PID and wait: the port is closed when this returns."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +227,7 @@ class Daemon:
         self.proc.wait(5)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, decode_responses=True)

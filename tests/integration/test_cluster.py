@@ -29,6 +29,7 @@ import pytest
 
 from tests.client import CLOSE_ABNORMAL, CLOSE_RESTARTING, FIRST_DELAY, MAX_DELAY, ChatClient
 from tests.integration.conftest import Connect, NewGuest
+from tests.integration.test_faults import assert_holds_exactly
 from tests.servers import REDIS_URL, ROOT, Site, delete_prefix, get_json
 
 pytestmark = [
@@ -214,14 +215,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert left == [], f"still running after deploy/cluster down: {left}"
         for port in [first, *made.worker_ports]:
             assert _is_free(port), f"port {port} still bound after deploy/cluster down"
-
-
-def assert_holds_exactly(client: ChatClient, last: int) -> None:
-    assert sorted(client.messages) == list(range(1, last + 1)), client.describe()
-    ids = Counter(m["client_id"] for m in client.messages.values())
-    assert [cid for cid, n in ids.items() if n > 1] == [], "a message was stored twice"
-    for client_id, seq in client.acked.items():
-        assert client.messages[seq]["client_id"] == client_id
 
 
 async def assert_room_holds_what_was_acked(

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from chat.layers import RedisFanoutChannelLayer
+from tests.integration.conftest import layer_member
 from tests.servers import REDIS_URL
 
 pytestmark = pytest.mark.integration
@@ -26,30 +27,12 @@ async def layers() -> AsyncIterator[tuple[RedisFanoutChannelLayer, RedisFanoutCh
     await two.close()
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        await self.got.put(message)
-
-    async def next(self, timeout: float = 3.0) -> dict[str, Any]:
-        return await asyncio.wait_for(self.got.get(), timeout)
-
-
-async def _member(layer: RedisFanoutChannelLayer, group: str) -> tuple[str, Sink]:
-    channel, sink = await layer.new_channel(), Sink()
-    layer.attach(channel, sink)
-    await layer.group_add(group, channel)
-    return channel, sink
-
-
 async def test_group_message_reaches_members_on_both_workers_once(layers: Any) -> None:
     one, two = layers
-    _, a = await _member(one, "room.x")
-    _, b = await _member(two, "room.x")
-    _, c = await _member(two, "room.x")
-    _, other = await _member(two, "room.y")
+    _, a = await layer_member(one, "room.x")
+    _, b = await layer_member(two, "room.x")
+    _, c = await layer_member(two, "room.x")
+    _, other = await layer_member(two, "room.y")
     await one.group_send("room.x", {"type": "room.frame", "n": 1})
     assert [await s.next() for s in (a, b, c)] == [{"type": "room.frame", "n": 1}] * 3
     await asyncio.sleep(0.2)
@@ -60,14 +43,14 @@ async def test_message_sent_right_after_group_add_is_not_missed(layers: Any) -> 
     """group_add returns only once Redis confirmed the subscription."""
     one, two = layers
     for i in range(20):
-        _, sink = await _member(two, f"room.fresh{i}")
+        _, sink = await layer_member(two, f"room.fresh{i}")
         await one.group_send(f"room.fresh{i}", {"type": "t", "i": i})
         assert (await sink.next())["i"] == i
 
 
 async def test_send_to_a_channel_on_another_worker(layers: Any) -> None:
     one, two = layers
-    channel, sink = await _member(two, "room.z")
+    channel, sink = await layer_member(two, "room.z")
     await one.send(channel, {"type": "direct", "v": 2})
     assert await sink.next() == {"type": "direct", "v": 2}
 
@@ -75,7 +58,7 @@ async def test_send_to_a_channel_on_another_worker(layers: Any) -> None:
 async def test_idle_subscriber_survives_longer_than_redis_py_8_timeout(layers: Any) -> None:
     """redis-py 8's default 5 s socket timeout killed idle pub/sub readers; ours must not die."""
     one, two = layers
-    _, sink = await _member(two, "room.idle")
+    _, sink = await layer_member(two, "room.idle")
     reconnects: list[int] = []
     two.on_reconnect(lambda: reconnects.append(1))
     await asyncio.sleep(7.5)
@@ -86,7 +69,7 @@ async def test_idle_subscriber_survives_longer_than_redis_py_8_timeout(layers: A
 
 async def test_reader_reconnects_and_resubscribes_after_its_connection_is_killed(layers: Any) -> None:
     one, two = layers
-    _, sink = await _member(two, "room.k")
+    _, sink = await layer_member(two, "room.k")
     reconnected = asyncio.Event()
     two.on_reconnect(reconnected.set)
     killed = _kill_subscriber(two)

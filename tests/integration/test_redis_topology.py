@@ -21,7 +21,15 @@ import redis
 from chat import shards
 from chat.layers import RedisFanoutChannelLayer
 from tests.client import CLOSE_TRY_AGAIN, ChatClient
-from tests.integration.conftest import Connect, NewGuest, RedisServer, SentinelCluster, kill_redis
+from tests.integration.conftest import (
+    Connect,
+    NewGuest,
+    RedisServer,
+    SentinelCluster,
+    Sink,
+    kill_redis,
+    layer_member,
+)
 from tests.integration.test_faults import assert_holds_exactly, wait_for_health
 from tests.servers import FAST_CLIENTS, Site, site
 
@@ -68,17 +76,6 @@ def sharded_url(servers: tuple[RedisServer, ...]) -> str:
 # -- The layer alone: two shards, two layers in this process -----------------------------------------
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        await self.got.put(message)
-
-    async def next(self, timeout: float = 3.0) -> dict[str, Any]:
-        return await asyncio.wait_for(self.got.get(), timeout)
-
-
 @pytest.fixture
 async def layers(
     redis_shards: tuple[RedisServer, RedisServer],
@@ -91,10 +88,7 @@ async def layers(
 
 
 async def _member(layer: RedisFanoutChannelLayer, group: str) -> Sink:
-    channel, sink = await layer.new_channel(), Sink()
-    layer.attach(channel, sink)
-    await layer.group_add(group, channel)
-    return sink
+    return (await layer_member(layer, group))[1]
 
 
 def _group_channels(server: RedisServer, prefix: str) -> set[str]:

@@ -57,14 +57,7 @@ def test_a_connection_that_died_while_idle_is_replaced_before_the_call(
         pytest.skip("needs a database server whose session can be ended from outside")
     read()
     health_checks.clear()
-    pid = connection.connection.info.backend_pid
-    # End the session from another connection, as a database restart or a proxy timeout would.
-    other = type(connections["default"])(connection.settings_dict, alias="killer")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    finally:
-        other.close()
+    pid = _end_session_from_outside()
     monkeypatch.setattr(db, "HEALTH_CHECK_IDLE_SECONDS", 0.0)
     assert read() >= 0  # no OperationalError: the check found it dead and reconnected
     assert health_checks == ["check"]
@@ -72,6 +65,7 @@ def test_a_connection_that_died_while_idle_is_replaced_before_the_call(
 
 
 def _end_session_from_outside() -> int:
+    """End this connection's session from another, as a database restart or a proxy timeout would."""
     pid: int = connection.connection.info.backend_pid
     other = type(connections["default"])(connection.settings_dict, alias="killer")
     try:
