@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -14,11 +16,12 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
-from chat.identity import Identity, identity_from_scope
-from chat.models import Room
-from chat.presence import presence
+from chat import admission, broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
+from chat.identity import Identity, distinct_name, identity_from_scope
+from chat.models import Message, Room
+from chat.presence import Change, presence
 from chat.protocol import Close, ProtocolError
+from chat.rights import Refused, Rights, rights_get
 from chat.transport import Transport, text_frame
 
 logger = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ RESUME_PAGE = 100
 class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     room: Room
     identity: Identity
+    rights: Rights  # as of the join or the last re-check; every write reads them afresh
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # AsyncConsumer.__call__ on any Channels layer with groups. A layer that offers "direct"
@@ -40,6 +44,8 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.channel_name = await layer.new_channel()
         self.base_send = send
         self.joined = False
+        self.counted = False  # among the person's open sockets (chat.admission)
+        self.subscribed = False  # to the room's group
         # Live frames that arrive while the history is read wait here (under direct dispatch;
         # through a queue they wait in the layer until connect is done).
         self.pending: list[dict[str, Any]] | None = []
@@ -89,28 +95,63 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     # -- WebSocket events ---------------------------------------------------------------------
 
     async def websocket_connect(self, event: dict[str, Any]) -> None:
-        slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.slug = slug = self.scope["url_route"]["kwargs"]["slug"]
         if worker.worker().closing:
             # A dying worker answers nothing, not even "no such room" (which a client takes as
             # final): it only sends the newcomer on to another worker.
             await self.base_send({"type": "websocket.accept"})
             await self.close(Close.RESTARTING)
             return
+        address = admission.client_address(self.scope)
         try:
-            room, self.identity = await db.run_idempotent(_room_and_identity, slug, self.scope)
+            wait = await admission.attempt_wait(address)
+        except (TimeoutError, RedisError, OSError):
+            wait = 0.0  # the limiter falls back by itself; anything else is not the client's fault
+        if wait:
+            logger.warning("refused a connection to %s from %s: too many attempts", slug, address)
+            await self.base_send({"type": "websocket.accept"})
+            await self.close(Close.FLOOD)
+            return
+        try:
+            # Subscribed before anything is read, the history included: whatever is stored after
+            # the reads arrives live (and waits in `pending` until the history is sent).
+            await self.channel_layer.group_add(broadcast.room_group(slug), self.channel_name)
+            self.subscribed = True
+        except (TimeoutError, RedisError, OSError) as exc:
+            metrics.redis_error("join")
+            logger.warning("cannot join %s: %r", slug, exc)
+            await self.base_send({"type": "websocket.accept"})
+            await self.close(Close.TRY_AGAIN)
+            return
+        after, since = _int_param(self.scope, "after"), _int_param(self.scope, "changes")
+        try:
+            # One trip to the database pool: who, their rights (the room's row with them), the history.
+            self.identity, rights, start = await db.run_idempotent(_join_reads, slug, self.scope, after, since)
         except db.LOST as exc:
             logger.warning("cannot join %s: database unavailable: %r", slug, exc)
             await self.base_send({"type": "websocket.accept"})
             await self.close(Close.TRY_AGAIN)
             return
         await self.base_send({"type": "websocket.accept"})
-        if room is None:
+        if rights is None:
             await self.close(Close.NO_ROOM)
             return
-        self.room = room
+        refusal = rights.join_refusal(self.identity)
+        if refusal is not None or start is None:
+            who = f"{self.identity.name} ({self.identity.key})"
+            logger.warning("refused %s in %s from %s: %s", who, slug, address, refusal)
+            await self.close(Close.FORBIDDEN)
+            return
+        if not await admission.open_sockets().open(self.identity.key, self.channel_name):
+            who = f"{self.identity.name} ({self.identity.key})"
+            logger.warning("refused %s in %s from %s: too many open sockets", who, slug, address)
+            await self.close(Close.FLOOD)
+            return
+        self.counted = True
+        self.rights, self.room = rights, rights.room
         try:
-            await self.channel_layer.group_add(broadcast.room_group(slug), self.channel_name)
             change = await presence().join(slug, self.identity, self.channel_name)
+            change = await self._take_a_distinct_name(slug, change)
         except (TimeoutError, RedisError, OSError) as exc:
             metrics.redis_error("join")
             logger.warning("cannot join %s: %r", slug, exc)
@@ -123,7 +164,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.joined = True
         metrics.joined()
         try:
-            await self._replay(list(change.users))
+            await self._replay(start, after, list(change.users))
         except db.LOST as exc:
             logger.warning("cannot replay %s: database unavailable: %r", slug, exc)
             await self.close(Close.TRY_AGAIN)
@@ -136,6 +177,18 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 # The joiner is in; the others' lists catch up with the next change or heartbeat.
                 metrics.redis_error("broadcast")
                 logger.warning("join of %s in %s not announced: %r", self.identity.name, self.room.slug, exc)
+
+    async def _take_a_distinct_name(self, slug: str, change: Change) -> Change:
+        """A guest named like someone else present joins again under a suffixed name (chat.identity)."""
+        me = protocol.public_id(self.identity.key)
+        present = [(user["id"], user["name"]) for user in change.users]
+        renamed = distinct_name(self.identity, present=present, who_id=me)
+        if renamed is self.identity:
+            return change
+        self.identity = renamed
+        # The same connection again: its entry now carries the new name; the first join's news stands.
+        again = await presence().join(slug, self.identity, self.channel_name)
+        return replace(again, changed=change.changed)
 
     async def websocket_receive(self, event: dict[str, Any]) -> None:
         if not self.joined or self.closing or not self.transport.is_open():
@@ -155,8 +208,20 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 await self._post(request)
             elif isinstance(request, protocol.HistoryQuery):
                 await self._history(request)
-            else:
+            elif isinstance(request, protocol.Typing):
                 await self._typing()
+            elif isinstance(request, protocol.EditMessage):
+                await self._edit(request)
+            elif isinstance(request, protocol.DeleteMessage):
+                await self._delete(request)
+            elif isinstance(request, protocol.SanctionAuthor):
+                await self._sanction(request)
+            else:
+                await self._slow_mode(request)
+        except Refused as refused:
+            await self._send_error(
+                ProtocolError(refused.code, refused.detail, client_id=client_id, retry_after=refused.retry_after)
+            )
         except ProtocolError as error:
             await self._send_error(error)
         except db.LOST as exc:
@@ -193,6 +258,13 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         return False
 
     async def websocket_disconnect(self, event: dict[str, Any]) -> None:
+        if self.counted:
+            self.counted = False
+            await admission.open_sockets().close(self.identity.key, self.channel_name)
+        if self.subscribed and not self.joined:  # refused after subscribing
+            self.subscribed = False
+            with contextlib.suppress(RedisError, OSError):
+                await self.channel_layer.group_discard(broadcast.room_group(self.slug), self.channel_name)
         if self.joined:
             self.joined = False
             metrics.left()
@@ -216,9 +288,32 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     # -- Group messages (dispatched by the layer) ---------------------------------------------
 
     async def room_close(self, event: dict[str, Any]) -> None:
-        """The room is gone (deleted in the admin): its pages are told so, on every worker at once."""
-        if self.joined:
+        """The room is gone (deleted in the admin), or a person was banned: told so on every worker at once."""
+        person = event.get("person")
+        if self.joined and (person is None or person == self.identity.key):
+            if person is not None:
+                logger.warning("closing %s (%s) in %s: banned", self.identity.name, person, self.room.slug)
             await self.close(event["code"])
+
+    async def room_recheck(self, event: dict[str, Any]) -> None:
+        """Rights in the room changed: read ours again; leave if we may no longer be here."""
+        person = event.get("person")
+        if not self.joined or (person is not None and person != self.identity.key):
+            return
+        try:
+            rights = await db.run_idempotent(rights_get, room_id=self.room.pk, who=self.identity)
+        except db.LOST as exc:
+            # Every write reads the rights afresh anyway; only the page's view of them waits.
+            logger.warning("rights of %s in %s not re-read: %r", self.identity.name, self.room.slug, exc)
+            return
+        refusal = "deleted" if rights is None else rights.join_refusal(self.identity)
+        if rights is None or refusal is not None:
+            logger.warning("closing %s (%s) in %s: %s", self.identity.name, self.identity.key, self.room.slug, refusal)
+            await self.close(Close.NO_ROOM if rights is None else Close.FORBIDDEN)
+            return
+        if protocol.rights_dict(rights) != protocol.rights_dict(self.rights):
+            await self.send_frame(protocol.rights_frame(rights))
+        self.rights, self.room = rights, rights.room
 
     async def room_frame(self, event: dict[str, Any]) -> None:
         if event["exclude"] == self.channel_name or not self.joined:
@@ -247,25 +342,30 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     # -- Requests -----------------------------------------------------------------------------
 
-    async def _replay(self, online: list[dict[str, Any]]) -> None:
+    async def _replay(self, start: _Start, after: int | None, online: list[dict[str, Any]]) -> None:
         """Send welcome and history, then what arrived meanwhile: no gap, no duplicate."""
-        after = _after_param(self.scope)
-        room_id, slug = self.room.pk, self.room.slug
-        page, last_seq, behind = await db.run_idempotent(_initial_page, room_id, slug, after)
+        room_id = self.room.pk
+        page, last_seq, last_change = start.page, start.last_seq, start.last_change
         # Too far behind, or ahead of the room (its database was reset): start over.
-        reset = after is not None and (behind or after > last_seq)
+        reset = after is not None and (start.behind or after > last_seq or start.since > last_change)
         resumed = after is not None and not reset
         if reset:
             page = await db.run_idempotent(selectors.message_page, room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT)
         await self.send_frame(
             protocol.welcome_frame(
-                room=self.room,
+                rights=self.rights,
                 you=self.identity,
                 online=online,
                 last_seq=last_seq,
+                last_change=last_change,
                 heartbeat=settings.CHAT_HEARTBEAT_SECONDS,
             )
         )
+        slug = self.room.slug
+        if resumed and start.changes:
+            # Before the history: what changed of the messages the client already holds.
+            for text in protocol.changes_frames(start.changes, room_slug=slug, last_change=last_change):
+                await self.send_frame(text)
         if resumed:
             # Page forward until the client holds every message up to the room's last seq as it
             # was read after subscribing: anything newer was broadcast since, so it is in `pending`
@@ -289,26 +389,21 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             # come. A message stored before the read may still be on its way: copies up to `floor` drop.
             self.floor = max((m.seq for m in page.messages), default=0)
         pending, self.pending = self.pending or [], None
-        for event in sorted(pending, key=lambda e: e["seq"] or 0):
+        # Messages in seq order; edits, deletions and presence after them, as they came: an edit
+        # of a message that waited too must not overtake it.
+        for event in sorted(pending, key=lambda e: (e["seq"] is None, e["seq"] or 0)):
             await self.room_frame(event)
 
     async def _post(self, request: protocol.PostMessage) -> None:
         # With a client_id a post can be repeated: a second attempt finds the first if it was stored.
         run = db.run if request.client_id is None else db.run_idempotent
-        try:
-            message, created = await run(
-                services.message_create,
-                room_id=self.room.pk,
-                author=self.identity,
-                body=request.body,
-                client_id=request.client_id,
-            )
-        except services.RoomReadOnly:
-            raise ProtocolError(
-                "read_only",
-                "This room is archived: it can be read but takes no new messages.",
-                client_id=request.client_id,
-            ) from None
+        message, created = await run(
+            services.message_create,
+            room_id=self.room.pk,
+            author=self.identity,
+            body=request.body,
+            client_id=request.client_id,
+        )
         if request.client_id is not None:
             await self.send_frame(protocol.ack_frame(client_id=request.client_id, seq=message.seq))
         if created:
@@ -320,6 +415,51 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 # Stored but not broadcast: the heartbeat's last_seq makes clients fetch it.
                 logger.warning("broadcast of %s#%s failed", self.room.slug, message.seq)
 
+    async def _edit(self, request: protocol.EditMessage) -> None:
+        message = await db.run(
+            services.message_edit, room_id=self.room.pk, editor=self.identity, seq=request.seq, body=request.body
+        )
+        if message is not None:
+            await self._tell_room(protocol.edited_frame(message, room_slug=self.room.slug))
+
+    async def _delete(self, request: protocol.DeleteMessage) -> None:
+        message = await db.run(services.message_remove, room_id=self.room.pk, remover=self.identity, seq=request.seq)
+        await self._tell_room(protocol.deleted_frame(seq=message.seq, change=message.change))
+
+    async def _tell_room(self, frame: str) -> None:
+        """A change's frame: to this connection at once (its confirmation), to the rest of the room by broadcast."""
+        await self.send_frame(frame)
+        try:
+            await broadcast.frame_send(self.room.slug, frame, exclude=self.channel_name)
+        except (RedisError, OSError):
+            metrics.redis_error("broadcast")
+            # Stored: other clients learn of it when they next resume (their `changes` cursor).
+            logger.warning("broadcast of a change in %s failed", self.room.slug)
+
+    async def _sanction(self, request: protocol.SanctionAuthor) -> None:
+        sanction = await db.run(
+            services.sanction_create,
+            room_id=self.room.pk,
+            by=self.identity,
+            seq=request.seq,
+            kind=request.action,
+            minutes=request.minutes,
+        )
+        logger.warning(
+            "%s (%s) %s %s (%s) in %s until %s",
+            self.identity.name,
+            self.identity.key,
+            "banned" if request.action == "ban" else "muted",
+            sanction.person_name,
+            sanction.person_key,
+            self.room.slug,
+            sanction.expires_at or "lifted",
+        )
+        await self.send_frame(protocol.sanctioned_frame(sanction))
+
+    async def _slow_mode(self, request: protocol.SetSlowMode) -> None:
+        await db.run(services.room_slow_mode_set, room_id=self.room.pk, by=self.identity, seconds=request.seconds)
+
     async def _history(self, query: protocol.HistoryQuery) -> None:
         page = await db.run_idempotent(
             selectors.message_page, room_id=self.room.pk, before=query.before, after=query.after, limit=query.limit
@@ -328,6 +468,8 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         await self.send_frame(frame.text)
 
     async def _typing(self) -> None:
+        if self.rights.muted and not self.rights.moderator:
+            return  # a muted person's typing would announce messages that cannot come
         try:
             if await presence().typing_allowed(self.room.slug, self.identity):
                 frame = protocol.typing_frame(user=protocol.user_dict(self.identity))
@@ -336,7 +478,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             metrics.redis_error("broadcast")  # typing is a hint: without Redis it is dropped, not an error
 
     async def _announce(self, event: str, online: int, exclude: str | None = None) -> None:
-        user = protocol.user_dict(self.identity)
+        user = dict(protocol.user_dict(self.identity))
         await worker.worker().announce(self.room.slug, event, user, online, exclude=exclude)
 
     # -- Sending ------------------------------------------------------------------------------
@@ -379,27 +521,58 @@ def _unavailable(client_id: str | None) -> ProtocolError:
     )
 
 
-def _after_param(scope: dict[str, Any]) -> int | None:
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("after")
+def _int_param(scope: dict[str, Any], name: str) -> int | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     if not values:
         return None
     try:
-        after = int(values[0])
+        value = int(values[0])
     except ValueError:
         return None
-    return after if 0 <= after <= protocol.MAX_SEQ else None
+    return value if 0 <= value <= protocol.MAX_SEQ else None
 
 
-def _room_and_identity(slug: str, scope: dict[str, Any]) -> tuple[Room | None, Identity]:
-    """A join's first reads, in one trip to the database pool."""
-    return selectors.room_get(slug=slug), identity_from_scope(scope)
+def _peer(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "?"
 
 
-def _initial_page(room_id: int, slug: str, after: int | None) -> tuple[selectors.Page, int, bool]:
-    """The history a connection starts with, the room's last seq, and whether a resume is too far behind."""
-    last_seq = selectors.room_last_seqs(slugs=[slug]).get(slug, 0)
+@dataclass(frozen=True, slots=True)
+class _Start:
+    page: selectors.Page  # the history a connection starts with
+    last_seq: int
+    last_change: int
+    since: int  # the client's changes cursor (0 without one)
+    behind: bool  # a resume too far behind: more than CHAT_RESUME_LIMIT messages or changes missed
+    changes: list[Message]  # on resume, edits and deletions of messages up to `after` since `since`
+
+
+def _join_reads(
+    slug: str, scope: dict[str, Any], after: int | None, since: int | None
+) -> tuple[Identity, Rights | None, _Start | None]:
+    """A join's reads, in one trip to the database pool: who, their rights, and (if they may stay) the history."""
+    identity = identity_from_scope(scope)
+    rights = rights_get(slug=slug, who=identity)
+    if rights is None or rights.join_refusal(identity) is not None:
+        return identity, rights, None
+    return identity, rights, _initial_page(rights.room, after, since)
+
+
+def _initial_page(room: Room, after: int | None, since: int | None) -> _Start:
+    # The room's counters come from the row read with the rights, after subscribing: anything
+    # stored later is broadcast to this connection.
+    last_seq, last_change, room_id = room.last_seq, room.last_change, room.pk
     if after is None:
-        return selectors.message_page(room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT), last_seq, False
+        page = selectors.message_page(room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT)
+        return _Start(page, last_seq, last_change, since=0, behind=False, changes=[])
     behind = selectors.message_count_exceeds(room_id=room_id, after=after, count=settings.CHAT_RESUME_LIMIT)
+    changes: list[Message] = []
+    if since is not None and since < last_change and not behind:
+        changes = selectors.message_changes(
+            room_id=room_id, upto=after, since=since, limit=settings.CHAT_RESUME_LIMIT + 1
+        )
+        # More changes than a resume carries: the client starts over from the newest page.
+        behind = len(changes) > settings.CHAT_RESUME_LIMIT
     limit = min(RESUME_PAGE, settings.CHAT_RESUME_LIMIT)
-    return selectors.message_page(room_id=room_id, after=after, limit=limit), last_seq, behind
+    page = selectors.message_page(room_id=room_id, after=after, limit=limit)
+    return _Start(page, last_seq, last_change, since=since or 0, behind=behind, changes=[] if behind else changes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Q
@@ -15,6 +16,8 @@ from chat.names import name_normalize, name_skeleton_digests
 
 GUEST_NAME_KEY = "chat_guest_name"
 NICKNAME_RE = re.compile(r"[\w.-]{2,32}")
+# What NICKNAME_RE asks for, in words: guest nicknames and registered usernames alike.
+NICKNAME_RULE = "Use 2 to 32 letters, digits, dots, hyphens or underscores."
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,7 @@ class Identity:
     name: str
     guest: bool
     user_id: int | None = None
+    staff: bool = False  # staff moderate every room
 
 
 class NicknameError(ValueError):
@@ -33,27 +37,54 @@ def random_guest_name() -> str:
     return f"guest-{secrets.token_hex(3)}"
 
 
+def name_taken(name: str) -> bool:
+    """Whether a name looks like (not only equals) the name of a registered user."""
+    # Look-alikes, not just case variants (chat.names): either skeleton of the name against either
+    # of every registered name, through the claims' indexes rather than a scan of the users.
+    digests = name_skeleton_digests(name)
+    return NameClaim.objects.filter(Q(skeleton__in=digests) | Q(skeleton_as_drawn__in=digests)).exists()
+
+
 def check_nickname(nickname: str) -> str:
     """Validate a guest's chosen name and return it normalised; no guest may pose as a registered user."""
     # Normalised first, so that the rule below sees what the page will show (full-width letters as
     # plain ones, no invisible characters).
     nickname = name_normalize(nickname)
     if not NICKNAME_RE.fullmatch(nickname):
-        raise NicknameError("Use 2 to 32 letters, digits, dots, hyphens or underscores.")
-    # Look-alikes, not just case variants (chat.names): either skeleton of the nickname against either
-    # of every registered name, through the claims' indexes rather than a scan of the users.
-    digests = name_skeleton_digests(nickname)
-    if NameClaim.objects.filter(Q(skeleton__in=digests) | Q(skeleton_as_drawn__in=digests)).exists():
+        raise NicknameError(NICKNAME_RULE)
+    if name_taken(nickname):
         raise NicknameError("That name belongs to a registered user.")
     return nickname
 
 
+def distinct_name(who: Identity, *, present: Iterable[tuple[str, str]], who_id: str) -> Identity:
+    """`who`, or for a guest whose name looks like that of someone else present, `who` with a suffix.
+
+    `present` is (id, name) of the people in the room, `who_id` the guest's own id (their other
+    tabs share it). No two people present show one name: the second guest called bob is shown as
+    bob-3f2a, from their id, in this room for as long as they stay.
+    """
+    if not who.guest:
+        return who  # registered names are unique, and no guest may take a look-alike of one
+    taken = {digest for pid, name in present if pid != who_id for digest in name_skeleton_digests(name)}
+    name = who.name
+    for length in (4, 8, 16):
+        if taken.isdisjoint(name_skeleton_digests(name)):
+            return who if name == who.name else replace(who, name=name)
+        name = f"{who.name}-{who_id[:length]}"
+    return replace(who, name=name)
+
+
 def identity_from_scope(scope: dict[str, Any]) -> Identity:
     """The identity of a WebSocket connection (after AuthMiddlewareStack); sync, touches the session."""
-    user = scope.get("user")
+    return identity_of(scope.get("user"), scope.get("session"))
+
+
+def identity_of(user: Any, session: Any) -> Identity:
+    """Who a request or connection is, from its user and session: the same person on the page and the socket."""
     if user is not None and user.is_authenticated:
-        return Identity(key=f"u:{user.pk}", name=user.get_username(), guest=False, user_id=user.pk)
-    session = scope.get("session")
+        staff = bool(user.is_staff or user.is_superuser)
+        return Identity(key=f"u:{user.pk}", name=user.get_username(), guest=False, user_id=user.pk, staff=staff)
     if session is not None and session.session_key:
         name = session.get(GUEST_NAME_KEY) or random_guest_name()
         # Stored with each message: a digest, so that the table never holds a usable session key.

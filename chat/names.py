@@ -105,6 +105,7 @@ def name_skeleton_as_drawn(name: str) -> str:
     return name_skeleton(_uts39_skeleton(name_normalize(name)))
 
 
+@functools.lru_cache(maxsize=65536)  # every join compares the joiner with everyone present
 def name_skeleton_digests(name: str) -> tuple[str, str]:
     """Both skeletons of a name (case ignored, as drawn) as SHA-256 hex digests, for indexed columns."""
     # Digests, not the skeletons: a skeleton can be many times longer than its name (m -> rn, and one

@@ -51,7 +51,7 @@ class Presence(Protocol):
 
 
 def _user(who: Identity) -> User:
-    return protocol.user_dict(who)
+    return dict(protocol.user_dict(who))
 
 
 # -- Redis -------------------------------------------------------------------------------------

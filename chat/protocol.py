@@ -7,18 +7,19 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 import orjson
 from django.conf import settings
 
 if TYPE_CHECKING:
     from chat.identity import Identity
-    from chat.models import Message, Room
+    from chat.models import Message, Room, Sanction
+    from chat.rights import Rights
 
 MAX_CLIENT_ID = 64
 MAX_HISTORY_PAGE = 100
@@ -45,6 +46,7 @@ class Close(IntEnum):
     TRY_AGAIN = 1013  # the worker cannot reach Redis or the database right now: reconnect with back-off
     TOO_SLOW = 4008  # the client did not read fast enough: reconnect with ?after=
     NO_ROOM = 4404  # no such room: final
+    FORBIDDEN = 4403  # not allowed in the room (members only, no guests, banned): final
     FLOOD = 4429  # too many refused frames: reconnect with back-off
     SEND_FAILED = 4500  # a frame could not be sent: reconnect with back-off
     # RESTARTING and TRY_AGAIN where the server cannot send codes below 3000 (chat.transport's fallback).
@@ -83,7 +85,41 @@ class Typing:
     kind: ClassVar[str] = "typing"
 
 
-Inbound = PostMessage | HistoryQuery | Typing
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    kind: ClassVar[str] = "message"  # edits and deletions are writes: the message budget
+    seq: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    kind: ClassVar[str] = "message"
+    seq: int
+
+
+# The longest mute or ban a moderator can set from the page (the admin sets any): a year.
+MAX_SANCTION_MINUTES = 366 * 24 * 60
+MAX_SLOW_MODE_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SanctionAuthor:
+    """A moderator mutes or bans the author of message `seq` (the page acts on what it shows)."""
+
+    kind: ClassVar[str] = "other"
+    action: Literal["mute", "ban"]
+    seq: int
+    minutes: int | None  # None: until lifted in the admin
+
+
+@dataclass(frozen=True, slots=True)
+class SetSlowMode:
+    kind: ClassVar[str] = "other"
+    seconds: int
+
+
+Inbound = PostMessage | HistoryQuery | Typing | EditMessage | DeleteMessage | SanctionAuthor | SetSlowMode
 
 
 def parse_inbound(text: str | None, *, max_body: int) -> Inbound:
@@ -107,6 +143,21 @@ def parse_inbound(text: str | None, *, max_body: int) -> Inbound:
         return _parse_history(data)
     if kind == "typing":
         return Typing()
+    if kind == "edit":
+        return EditMessage(seq=_seq(data), body=_body(data, max_body=max_body, client_id=None))
+    if kind == "delete":
+        return DeleteMessage(seq=_seq(data))
+    if kind in ("mute", "ban"):
+        minutes = data.get("minutes")
+        if minutes is not None and (type(minutes) is not int or not 1 <= minutes <= MAX_SANCTION_MINUTES):
+            detail = f'"minutes" must be null or an integer from 1 to {MAX_SANCTION_MINUTES}.'
+            raise ProtocolError("bad_request", detail)
+        return SanctionAuthor(action="mute" if kind == "mute" else "ban", seq=_seq(data), minutes=minutes)
+    if kind == "slow_mode":
+        seconds = data.get("seconds")
+        if type(seconds) is not int or not 0 <= seconds <= MAX_SLOW_MODE_SECONDS:
+            raise ProtocolError("bad_request", f'"seconds" must be an integer from 0 to {MAX_SLOW_MODE_SECONDS}.')
+        return SetSlowMode(seconds=seconds)
     raise ProtocolError("unknown_type", f'Unknown frame type "{kind[:40]}".')
 
 
@@ -116,6 +167,17 @@ def _parse_message(data: dict[str, Any], *, max_body: int) -> PostMessage:
         raise ProtocolError(
             "bad_request", f'"client_id" must be 1 to {MAX_CLIENT_ID} printable ASCII characters without spaces.'
         )
+    return PostMessage(body=_body(data, max_body=max_body, client_id=client_id), client_id=client_id)
+
+
+def _seq(data: dict[str, Any]) -> int:
+    seq = data.get("seq")
+    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+        raise ProtocolError("bad_request", f'"seq" must be an integer from 1 to {MAX_SEQ}.')
+    return seq
+
+
+def _body(data: dict[str, Any], *, max_body: int, client_id: str | None) -> str:
     body = data.get("body")
     if not isinstance(body, str):
         raise ProtocolError("bad_request", 'A message needs a string "body".', client_id=client_id)
@@ -127,7 +189,7 @@ def _parse_message(data: dict[str, Any], *, max_body: int) -> PostMessage:
         raise ProtocolError("bad_text", detail, client_id=client_id)
     if not is_visible(body):
         raise ProtocolError("empty", "The message is empty.", client_id=client_id)
-    return PostMessage(body=body, client_id=client_id)
+    return body
 
 
 # Control characters other than tab and line breaks: NUL is refused by PostgreSQL (and would be
@@ -184,9 +246,176 @@ def _parse_history(data: dict[str, Any]) -> HistoryQuery:
 
 
 # -- Outbound --------------------------------------------------------------------------------
+#
+# The shape of every frame the server sends. Frames are built from these (some are joined as
+# bytes, to cut them to size without encoding twice); tests/shapes.py checks received frames
+# against the same key sets.
 
 
-def encode(frame: dict[str, Any]) -> str:
+class UserDict(TypedDict):
+    id: str  # public_id: stable per person, different for namesakes
+    name: str
+    guest: bool
+
+
+class RoomDict(TypedDict):
+    slug: str
+    name: str
+    topic: str
+    archived: bool
+    kind: str  # "public" or "members"
+    guests: bool  # whether guests may join
+    slow_mode: int  # seconds between one person's messages; 0 is off
+
+
+class MessageDict(TypedDict):
+    type: Literal["message"]
+    room: str
+    seq: int
+    author: UserDict
+    body: str
+    sent_at: str
+    edited_at: str | None
+    client_id: str | None
+
+
+class RightsDict(TypedDict):
+    moderator: bool  # may delete any message, mute, ban and set slow mode
+    muted: bool
+    muted_until: str | None  # None while muted: until lifted
+    edit_window: int  # seconds after sending that authors may edit and delete their own
+
+
+class WelcomeFrame(TypedDict):
+    type: Literal["welcome"]
+    room: RoomDict
+    you: UserDict
+    rights: RightsDict
+    online_count: int
+    last_seq: int
+    last_change: int
+    heartbeat: float
+    online: list[UserDict]
+
+
+class QueryDict(TypedDict):
+    before: int | None
+    after: int | None
+    limit: int
+
+
+class HistoryFrameDict(TypedDict):
+    type: Literal["history"]
+    messages: list[MessageDict]
+    has_more: bool
+    resumed: bool
+    reset: bool
+    query: QueryDict | None
+
+
+class ChangesFrame(TypedDict):
+    type: Literal["changes"]
+    edited: list[MessageDict]
+    deleted: list[int]
+    last_change: int
+
+
+class AckFrame(TypedDict):
+    type: Literal["ack"]
+    client_id: str
+    seq: int
+
+
+class PresenceFrame(TypedDict):
+    type: Literal["presence"]
+    event: Literal["join", "leave"]
+    user: UserDict
+    online: int
+
+
+class PresenceChange(TypedDict):
+    event: Literal["join", "leave"]
+    user: UserDict
+
+
+class PresenceBatchFrame(TypedDict):
+    type: Literal["presence"]
+    event: Literal["batch"]
+    online: int
+    changes: list[PresenceChange]
+
+
+class TypingFrame(TypedDict):
+    type: Literal["typing"]
+    user: UserDict
+
+
+class EditedFrame(TypedDict):
+    type: Literal["edited"]
+    message: MessageDict
+    change: int
+
+
+class DeletedFrame(TypedDict):
+    type: Literal["deleted"]
+    seq: int
+    change: int
+
+
+class RightsFrame(TypedDict):
+    type: Literal["rights"]
+    rights: RightsDict
+
+
+class SanctionedFrame(TypedDict):
+    type: Literal["sanctioned"]
+    action: Literal["mute", "ban"]
+    user: UserDict
+    until: str | None
+
+
+class RoomFrame(TypedDict):
+    type: Literal["room"]
+    room: RoomDict
+
+
+class HeartbeatFrame(TypedDict):
+    type: Literal["heartbeat"]
+    last_seq: int
+    online: int
+
+
+class _ErrorRequired(TypedDict):
+    type: Literal["error"]
+    code: str
+    detail: str
+
+
+class ErrorFrame(_ErrorRequired, total=False):
+    client_id: str
+    retry_after: float
+
+
+# Every frame type the server sends, by its "type".
+FRAMES: dict[str, tuple[type, ...]] = {
+    "welcome": (WelcomeFrame,),
+    "history": (HistoryFrameDict,),
+    "changes": (ChangesFrame,),
+    "message": (MessageDict,),
+    "ack": (AckFrame,),
+    "presence": (PresenceFrame, PresenceBatchFrame),
+    "typing": (TypingFrame,),
+    "edited": (EditedFrame,),
+    "deleted": (DeletedFrame,),
+    "room": (RoomFrame,),
+    "rights": (RightsFrame,),
+    "sanctioned": (SanctionedFrame,),
+    "heartbeat": (HeartbeatFrame,),
+    "error": (ErrorFrame,),
+}
+
+
+def encode(frame: Mapping[str, object]) -> str:
     return orjson.dumps(frame).decode()
 
 
@@ -205,15 +434,23 @@ def public_id(key: str) -> str:
     return digest[:16]
 
 
-def user_dict(identity: Identity) -> dict[str, Any]:
+def user_dict(identity: Identity) -> UserDict:
     return {"id": public_id(identity.key), "name": identity.name, "guest": identity.guest}
 
 
-def room_dict(room: Room) -> dict[str, Any]:
-    return {"slug": room.slug, "name": room.name, "topic": room.topic, "archived": room.archived}
+def room_dict(room: Room) -> RoomDict:
+    return {
+        "slug": room.slug,
+        "name": room.name,
+        "topic": room.topic,
+        "archived": room.archived,
+        "kind": room.kind,
+        "guests": room.guests_allowed,
+        "slow_mode": room.slow_mode_seconds,
+    }
 
 
-def message_dict(message: Message, *, room_slug: str) -> dict[str, Any]:
+def message_dict(message: Message, *, room_slug: str) -> MessageDict:
     return {
         "type": "message",
         "room": room_slug,
@@ -221,7 +458,18 @@ def message_dict(message: Message, *, room_slug: str) -> dict[str, Any]:
         "author": {"id": public_id(message.author_key), "name": message.author_name, "guest": message.author_guest},
         "body": message.body,
         "sent_at": timestamp(message.sent_at),
+        "edited_at": None if message.edited_at is None else timestamp(message.edited_at),
         "client_id": message.client_id,
+    }
+
+
+def rights_dict(rights: Rights) -> RightsDict:
+    until = rights.muted_until
+    return {
+        "moderator": rights.moderator,
+        "muted": rights.muted and not rights.moderator,
+        "muted_until": None if until is None else timestamp(until),
+        "edit_window": settings.CHAT_EDIT_WINDOW,
     }
 
 
@@ -233,10 +481,14 @@ MAX_SENT_BODY = (PAGE_BYTES - 4096) // 6
 
 def message_bytes(message: Message, *, room_slug: str) -> bytes:
     """The message's JSON, at most PAGE_BYTES whatever was stored."""
+    return orjson.dumps(_message_fitted(message, room_slug=room_slug))
+
+
+def _message_fitted(message: Message, *, room_slug: str) -> MessageDict:
     data = message_dict(message, room_slug=room_slug)
     if len(message.body) > MAX_SENT_BODY:
         data["body"] = message.body[: MAX_SENT_BODY - 1] + "\u2026"
-    return orjson.dumps(data)
+    return data
 
 
 def message_frame(message: Message, *, room_slug: str) -> str:
@@ -254,22 +506,30 @@ def _fit(parts: Sequence[bytes], *, budget: int = PAGE_BYTES, newest: bool = Fal
 
 
 def welcome_frame(
-    *, room: Room, you: Identity, online: Sequence[dict[str, Any]], last_seq: int, heartbeat: float
+    *,
+    rights: Rights,
+    you: Identity,
+    online: Sequence[dict[str, Any]],
+    last_seq: int,
+    last_change: int,
+    heartbeat: float,
 ) -> str:
     """The first frame; `online` lists as many of the people online as fit, `online_count` all."""
     names = [orjson.dumps(user) for user in online]
     listed = names[: _fit(names)]
-    head = orjson.dumps(
-        {
-            "type": "welcome",
-            "room": room_dict(room),
-            "you": user_dict(you),
-            "online_count": len(names),
-            "last_seq": last_seq,
-            "heartbeat": heartbeat,
-        }
-    )
-    return (head[:-1] + b',"online":[' + b",".join(listed) + b"]}").decode()
+    frame: WelcomeFrame = {
+        "type": "welcome",
+        "room": room_dict(rights.room),
+        "you": user_dict(you),
+        "rights": rights_dict(rights),
+        "online_count": len(names),
+        "last_seq": last_seq,
+        "last_change": last_change,
+        "heartbeat": heartbeat,
+        "online": [],
+    }
+    head = orjson.dumps(frame)
+    return (head[: -len(b"[]}")] + b"[" + b",".join(listed) + b"]}").decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +572,8 @@ def history_frame(
 
 
 def ack_frame(*, client_id: str, seq: int) -> str:
-    return encode({"type": "ack", "client_id": client_id, "seq": seq})
+    frame: AckFrame = {"type": "ack", "client_id": client_id, "seq": seq}
+    return encode(frame)
 
 
 def presence_frame(*, event: str, user: dict[str, Any], online: int) -> str:
@@ -331,24 +592,67 @@ def presence_batch_frames(*, changes: list[tuple[str, dict[str, Any]]], online: 
     return frames
 
 
-def typing_frame(*, user: dict[str, Any]) -> str:
+def typing_frame(*, user: Mapping[str, Any]) -> str:
     return encode({"type": "typing", "user": user})
 
 
-def deleted_frame(*, seq: int) -> str:
-    return encode({"type": "deleted", "seq": seq})
+def edited_frame(message: Message, *, room_slug: str) -> str:
+    frame: EditedFrame = {
+        "type": "edited",
+        "message": _message_fitted(message, room_slug=room_slug),
+        "change": message.change,
+    }
+    return encode(frame)
+
+
+def deleted_frame(*, seq: int, change: int) -> str:
+    frame: DeletedFrame = {"type": "deleted", "seq": seq, "change": change}
+    return encode(frame)
+
+
+def changes_frames(messages: Sequence[Message], *, room_slug: str, last_change: int) -> list[str]:
+    """What a resuming client missed of messages it holds: edits and deletions, in as many frames as fit."""
+    edited = [message_bytes(m, room_slug=room_slug) for m in messages if m.deleted_at is None]
+    deleted = [m.seq for m in messages if m.deleted_at is not None]
+    tail = orjson.dumps({"deleted": deleted, "last_change": last_change})  # seqs: small next to PAGE_BYTES
+    frames = []
+    while True:
+        count = _fit(edited, budget=PAGE_BYTES - len(tail))
+        count = max(count, 1) if edited else 0
+        part, edited = edited[:count], edited[count:]
+        frames.append((b'{"type":"changes","edited":[' + b",".join(part) + b"]," + tail[1:]).decode())
+        if not edited:
+            return frames
+
+
+def rights_frame(rights: Rights) -> str:
+    frame: RightsFrame = {"type": "rights", "rights": rights_dict(rights)}
+    return encode(frame)
+
+
+def sanctioned_frame(sanction: Sanction) -> str:
+    user: UserDict = {
+        "id": public_id(sanction.person_key),
+        "name": sanction.person_name,
+        "guest": not sanction.person_key.startswith("u:"),
+    }
+    until = None if sanction.expires_at is None else timestamp(sanction.expires_at)
+    frame: SanctionedFrame = {"type": "sanctioned", "action": sanction.kind, "user": user, "until": until}  # type: ignore[typeddict-item]
+    return encode(frame)
 
 
 def room_frame(room: Room) -> str:
-    return encode({"type": "room", "room": room_dict(room)})
+    frame: RoomFrame = {"type": "room", "room": room_dict(room)}
+    return encode(frame)
 
 
 def heartbeat_frame(*, last_seq: int, online: int) -> str:
-    return encode({"type": "heartbeat", "last_seq": last_seq, "online": online})
+    frame: HeartbeatFrame = {"type": "heartbeat", "last_seq": last_seq, "online": online}
+    return encode(frame)
 
 
 def error_frame(error: ProtocolError) -> str:
-    frame: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
+    frame: ErrorFrame = {"type": "error", "code": error.code, "detail": error.detail}
     if error.client_id is not None:
         frame["client_id"] = error.client_id
     if error.retry_after is not None:

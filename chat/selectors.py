@@ -27,6 +27,18 @@ def room_list_with_counts() -> QuerySet[Room]:
     return Room.objects.annotate(message_count=Count("messages"))
 
 
+def room_counters(*, room_id: int) -> tuple[int, int]:
+    """The room's last seq and last change (0, 0 if it is gone)."""
+    row = Room.objects.filter(pk=room_id).values_list("last_seq", "last_change").first()
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def message_changes(*, room_id: int, upto: int, since: int, limit: int) -> list[Message]:
+    """Messages with seq <= `upto` edited or deleted after change `since`, in the order of the changes."""
+    rows = Message.objects.filter(room_id=room_id, change__gt=since, seq__lte=upto).order_by("change")
+    return list(rows[:limit])
+
+
 def room_last_seqs(*, slugs: list[str]) -> dict[str, int]:
     return dict(Room.objects.filter(slug__in=slugs).values_list("slug", "last_seq"))
 
@@ -43,7 +55,7 @@ def message_page(*, room_id: int, before: int | None = None, after: int | None =
     Without `after` it is the newest `limit` of them and `has_more` says older ones exist; with
     `after` it is the oldest `limit` and `has_more` says newer ones exist.
     """
-    rows = Message.objects.filter(room_id=room_id)
+    rows = Message.objects.filter(room_id=room_id, deleted_at__isnull=True)
     if before is not None:
         rows = rows.filter(seq__lt=before)
     if after is not None:

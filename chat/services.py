@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
@@ -11,20 +13,38 @@ from django.utils import timezone
 
 from chat import broadcast
 from chat.identity import Identity
-from chat.models import Message, NameClaim, Room
+from chat.models import Message, NameClaim, Room, Sanction
 from chat.names import name_skeleton_digests
+from chat.rights import Refused, Rights, RoomReadOnly, check_can_write, check_moderator, rights_get
 
 
-class RoomReadOnly(Exception):
-    """The room is archived (or gone) and takes no new messages."""
+def _rights(room_id: int, who: Identity) -> Rights:
+    rights = rights_get(room_id=room_id, who=who)
+    if rights is None:
+        raise RoomReadOnly  # deleted meanwhile: its sockets are being closed with 4404
+    return rights
 
 
 def message_create(*, room_id: int, author: Identity, body: str, client_id: str | None) -> tuple[Message, bool]:
     """Store a message with the room's next seq; return it and whether it is new.
 
-    A re-send (same room, author and client_id) returns the stored message instead of a copy: the
-    database's unique constraint refuses the copy, and the whole attempt (seq included) rolls back.
+    The author's rights are read first, in the same trip (chat.rights): archived, banned, muted
+    and slow mode refuse with Refused. A re-send (same room, author and client_id) returns the
+    stored message instead of a copy: the database's unique constraint refuses the copy, and the
+    whole attempt (seq included) rolls back.
     """
+    rights = _rights(room_id, author)
+    check_can_write(rights)
+    wait = 0.0 if rights.moderator else _slow_mode_wait(rights.room, author)
+    if wait:
+        # A re-send of a message stored moments ago is its ack again, not a second message.
+        existing = (
+            None if client_id is None else _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+        )
+        if existing is not None:
+            return existing, False
+        seconds = rights.room.slow_mode_seconds
+        raise Refused("slow_mode", f"Slow mode: one message per {seconds} seconds.", retry_after=wait)
     message = Message(
         room_id=room_id,
         author_user_id=author.user_id,
@@ -45,7 +65,7 @@ def message_create(*, room_id: int, author: Identity, body: str, client_id: str 
             raise
         return existing, False
     if not stored:
-        raise RoomReadOnly
+        raise RoomReadOnly  # archived after the rights were read
     return message, True
 
 
@@ -92,22 +112,172 @@ def _insert_with_next_seq(message: Message) -> bool:
     return True
 
 
+def _slow_mode_wait(room: Room, author: Identity) -> float:
+    """Seconds until `author` may post again under the room's slow mode; 0 if now."""
+    if not room.slow_mode_seconds:
+        return 0.0
+    last = (
+        Message.objects.filter(room_id=room.pk, author_key=author.key)
+        .order_by("-seq")
+        .values_list("sent_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return 0.0
+    wait = (last + timedelta(seconds=room.slow_mode_seconds) - timezone.now()).total_seconds()
+    return max(0.0, wait)
+
+
 def _message_by_client_id(*, room_id: int, author: Identity, client_id: str) -> Message | None:
     return Message.objects.filter(room_id=room_id, author_key=author.key, client_id=client_id).order_by().first()
 
 
-def message_delete(*, messages: QuerySet[Message]) -> None:
-    """Delete messages and remove them from every open page of their rooms."""
-    doomed = list(messages.values_list("room__slug", "seq"))
+def _next_change(room_id: int) -> int:
+    """Bump the room's change counter (under its row lock, as for seqs) and return the new value."""
+    room_table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {room_table} SET last_change = last_change + 1 WHERE id = %s RETURNING last_change", [room_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise RoomReadOnly
+    return int(row[0])
 
-    def announce() -> None:
-        for slug, seq in doomed:
-            broadcast.message_deleted(room_slug=slug, seq=seq)
 
+def _live_message(room_id: int, seq: int) -> Message:
+    message = Message.objects.select_for_update().filter(room_id=room_id, seq=seq, deleted_at__isnull=True).first()
+    if message is None:
+        raise Refused("not_found", f"There is no message {seq} in this room.")
+    return message
+
+
+def _check_own_and_recent(message: Message, who: Identity, verb: str) -> None:
+    if message.author_key != who.key:
+        raise Refused("forbidden", f"You can only {verb} your own messages.")
+    window = settings.CHAT_EDIT_WINDOW
+    if timezone.now() - message.sent_at > timedelta(seconds=window):
+        raise Refused("forbidden", f"Messages can be changed for {window // 60} minutes after they are sent.")
+
+
+def message_edit(*, room_id: int, editor: Identity, seq: int, body: str) -> Message | None:
+    """Replace the body of the editor's own message (within CHAT_EDIT_WINDOW); None if it already said that."""
+    check_can_write(_rights(room_id, editor))
     with transaction.atomic():
-        messages.delete()
+        message = _live_message(room_id, seq)
+        _check_own_and_recent(message, editor, "edit")
+        if message.body == body:
+            return None
+        message.body, message.edited_at, message.change = body, timezone.now(), _next_change(room_id)
+        message.save(update_fields=["body", "edited_at", "change"])
+    return message
+
+
+def message_remove(*, room_id: int, remover: Identity, seq: int) -> Message:
+    """Delete a message from the page: the author's own within CHAT_EDIT_WINDOW, or any by a moderator."""
+    rights = _rights(room_id, remover)
+    with transaction.atomic():
+        message = _live_message(room_id, seq)
+        if not rights.moderator:
+            check_can_write(rights)
+            _check_own_and_recent(message, remover, "delete")
+        _tombstone(message)
+    return message
+
+
+def _tombstone(message: Message) -> None:
+    # The row stays, without its body, so that a resuming client learns of the deletion (chat.rights).
+    message.body, message.deleted_at, message.change = "", timezone.now(), _next_change(message.room_id)
+    message.save(update_fields=["body", "deleted_at", "change"])
+
+
+def message_delete(*, messages: QuerySet[Message]) -> None:
+    """Delete messages (the admin's way) and remove them from every open page of their rooms."""
+    with transaction.atomic():
+        doomed = list(messages.filter(deleted_at__isnull=True).select_related("room").select_for_update(of=("self",)))
+        for message in doomed:
+            _tombstone(message)
+
+        def announce() -> None:
+            for message in doomed:
+                broadcast.message_deleted_sync(message, room_slug=message.room.slug)
+
         # robust: a Redis outage must not turn a finished deletion into an error page.
         transaction.on_commit(announce, robust=True)
+
+
+def sanction_create(*, room_id: int, by: Identity, seq: int, kind: str, minutes: int | None) -> Sanction:
+    """A moderator mutes or bans the author of message `seq`, for `minutes` or until lifted."""
+    rights = _rights(room_id, by)
+    check_moderator(rights)
+    message = Message.objects.filter(room_id=room_id, seq=seq).select_related("author_user").first()
+    if message is None:
+        raise Refused("not_found", f"There is no message {seq} in this room.")
+    if message.author_key == by.key:
+        raise Refused("forbidden", "You cannot mute or ban yourself.")
+    author = message.author_user
+    if author is not None and (
+        author.is_staff or author.is_superuser or rights.room.moderators.filter(pk=author.pk).exists()
+    ):
+        raise Refused("forbidden", "Moderators and staff cannot be muted or banned from the room.")
+    expires = None if minutes is None else timezone.now() + timedelta(minutes=minutes)
+    sanction = Sanction(
+        room=rights.room,
+        kind=kind,
+        person_key=message.author_key,
+        person_name=message.author_name,
+        user=author,
+        expires_at=expires,
+        created_by_id=by.user_id,
+    )
+    sanction_save(sanction=sanction)
+    return sanction
+
+
+def sanction_save(*, sanction: Sanction) -> None:
+    """Record a mute or ban; a ban closes the person's open sockets in the room on every worker (4403)."""
+    if not sanction.person_key and sanction.user is not None:
+        sanction.person_key, sanction.person_name = f"u:{sanction.user.pk}", sanction.user.get_username()
+    if not sanction.person_key:
+        raise ValueError("a sanction needs a person: a user or an identity key")
+    with transaction.atomic():
+        sanction.save()
+        sanction_announce(sanction=sanction)
+
+
+def sanction_announce(*, sanction: Sanction) -> None:
+    """After commit: a ban closes the person's sockets in the room (4403), a mute or a lifted sanction updates them."""
+    slug, key = sanction.room.slug, sanction.person_key
+    if sanction.kind == Sanction.Kind.BAN and sanction.pk is not None:
+        transaction.on_commit(lambda: broadcast.person_closed(room_slug=slug, person_key=key), robust=True)
+    else:
+        transaction.on_commit(lambda: broadcast.room_recheck_sync(room_slug=slug, person_key=key), robust=True)
+
+
+def sanction_lift(*, sanctions: QuerySet[Sanction]) -> None:
+    """Lift mutes and bans (the admin deletes them); the people's open pages learn of it."""
+    with transaction.atomic():
+        lifted = list(sanctions.select_related("room"))
+        sanctions.delete()
+        for sanction in lifted:
+            sanction.pk = None  # gone: announced as a change of rights, not as a ban
+            sanction_announce(sanction=sanction)
+
+
+def room_slow_mode_set(*, room_id: int, by: Identity, seconds: int) -> Room:
+    """A moderator sets the room's slow mode (0: off); every open page learns of it."""
+    rights = _rights(room_id, by)
+    check_moderator(rights)
+    room = rights.room
+    room.slow_mode_seconds = seconds
+    room_save(room=room)
+    return room
+
+
+def room_rights_changed(*, room: Room) -> None:
+    """The room's kind, guests, members or moderators changed: its open sockets re-check who may stay."""
+    slug = room.slug
+    transaction.on_commit(lambda: broadcast.room_recheck_sync(room_slug=slug), robust=True)
 
 
 def room_delete(*, rooms: QuerySet[Room]) -> None:

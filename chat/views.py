@@ -7,17 +7,19 @@ import ipaddress
 import logging
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
-from chat import metrics, selectors
-from chat.identity import GUEST_NAME_KEY, NicknameError, check_nickname, random_guest_name
+from chat import metrics
+from chat.identity import GUEST_NAME_KEY, Identity, NicknameError, check_nickname, identity_of, random_guest_name
 from chat.models import Room
 from chat.presence import presence
+from chat.rights import rights_get, room_list_visible
 from chat.worker import worker
 
 logger = logging.getLogger(__name__)
@@ -31,16 +33,44 @@ def _online_counts(rooms: list[Room]) -> dict[str, int]:
         return {}
 
 
-def room_index(request: HttpRequest) -> HttpResponse:
-    rooms = list(selectors.room_list())
+def _visitor(request: HttpRequest) -> Identity:
+    return identity_of(request.user, request.session)
+
+
+def _listed_rooms(request: HttpRequest) -> list[tuple[Room, int | None]]:
+    rooms = list(room_list_visible(who=_visitor(request)))
     counts = _online_counts(rooms)
-    listed = [(room, counts.get(room.slug)) for room in rooms]
-    return render(request, "chat/index.html", {"rooms": listed})
+    return [(room, counts.get(room.slug)) for room in rooms]
+
+
+def room_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat/index.html", {"rooms": _listed_rooms(request)})
+
+
+@never_cache
+def room_online_counts(request: HttpRequest) -> JsonResponse:
+    """How many people are online in each room the visitor may see: the room lists poll this."""
+    rooms = list(room_list_visible(who=_visitor(request)))
+    counts = _online_counts(rooms)
+    return JsonResponse({"online": {room.slug: counts.get(room.slug) for room in rooms}})
 
 
 @require_http_methods(["GET", "POST"])
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    room = get_object_or_404(Room, slug=slug)
+    visitor = _visitor(request)
+    rights = rights_get(slug=slug, who=visitor)
+    if rights is None:
+        raise Http404("No such room.")
+    room = rights.room
+    refusal = rights.join_refusal(visitor)
+    if refusal is not None:
+        logger.warning("refused %s (%s) the room %s: %s", visitor.name, visitor.key, slug, refusal)
+    if refusal == "members":
+        raise Http404("No such room.")  # as if it did not exist: strangers learn nothing of it
+    if refusal == "guests":
+        return redirect_to_login(request.get_full_path())
+    if refusal == "banned":
+        return render(request, "chat/banned.html", {"room": room}, status=403)
     nickname_error = None
     if not request.user.is_authenticated:
         if request.method == "POST":
@@ -51,11 +81,9 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 nickname_error = str(error)
         # Guests need a session (so that their tabs share one name) before the socket opens.
         request.session.setdefault(GUEST_NAME_KEY, random_guest_name())
-    rooms = list(selectors.room_list())
-    counts = _online_counts(rooms)
     context = {
         "room": room,
-        "rooms": [(r, counts.get(r.slug)) for r in rooms],
+        "rooms": _listed_rooms(request),
         "nickname_error": nickname_error,
         "you": request.user.get_username() if request.user.is_authenticated else request.session[GUEST_NAME_KEY],
         "max_body": settings.CHAT_MAX_BODY,

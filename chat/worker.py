@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat import broadcast, db, metrics, protocol, selectors
+from chat import admission, broadcast, db, metrics, protocol, selectors
 from chat.presence import presence
 
 if TYPE_CHECKING:
@@ -186,6 +186,12 @@ class Worker:
         if not slugs:
             return
         last_seqs = await db.run(selectors.room_last_seqs, slugs=slugs)
+        try:
+            sockets = [(c.identity.key, c.channel_name) for members in self.rooms.values() for c in members.values()]
+            await admission.open_sockets().refresh(sockets)
+        except (RedisError, OSError) as exc:
+            metrics.redis_error("heartbeat")
+            logger.warning("open sockets not refreshed: %s", exc)
         for slug in slugs:
             members = self.rooms.get(slug)
             if not members:

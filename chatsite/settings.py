@@ -138,6 +138,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Accounts: sign-up (chat.accounts), log-in, log-out, password reset (django.contrib.auth.urls) -
+# URL names of this project's own pages, not deployment choices: so not from the environment.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "chat:index"
+# A log-in lockout (django-axes, the security block below) as a page of the site, still status 429.
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# Mail, for password reset only. In debug the console backend prints it to the worker's log; otherwise
+# SMTP, set with the DJANGO_EMAIL_* variables (each named after the Django setting it sets).
+_DEFAULT_EMAIL_BACKEND = "console" if DEBUG else "smtp"
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND", default=f"django.core.mail.backends.{_DEFAULT_EMAIL_BACKEND}.EmailBackend"
+)
+EMAIL_HOST = env.str("DJANGO_EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("DJANGO_EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("DJANGO_EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=False)  # STARTTLS, as on port 587
+# Django waits forever by default: a mail server that stops answering would hold the request's thread.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+
 # --- Security: HTTPS, log-in throttling, Content-Security-Policy, WebSocket origins --------------
 # Each setting, its default and the production value are in docs/security.md. The defaults suit
 # plain http on 127.0.0.1 (make run, the test suite); production sets the DJANGO_SECURE_* ones, and
@@ -252,6 +274,16 @@ CHAT_FLOOD_STRIKES = env.int("CHAT_FLOOD_STRIKES", default=10)
 # sum of the budgets above, so that only a flood meets it, and then at once (4429).
 CHAT_INBOUND_FRAME_LIMIT = env.str("CHAT_INBOUND_FRAME_LIMIT", default="200/10")
 CHAT_TYPING_INTERVAL_SECONDS = 2.0
+# Connection attempts per client address (chat.admission), shared by all workers: a page load is one,
+# a reconnect another; generous, as people behind one NAT share an address. Addresses in the exempt
+# list are not counted: the host itself (health checks, a local proxy that is not trusted with
+# DJANGO_TRUSTED_PROXY_COUNT, whose clients would otherwise all share its address).
+CHAT_CONNECT_RATE_LIMIT = env.str("CHAT_CONNECT_RATE_LIMIT", default="120/60")
+CHAT_CONNECT_LIMIT_EXEMPT = env.list("CHAT_CONNECT_LIMIT_EXEMPT", default=["127.0.0.1/32", "::1/128"])
+# Open sockets per person (user or guest session) across all rooms, tabs and workers.
+CHAT_MAX_SOCKETS_PER_PERSON = env.int("CHAT_MAX_SOCKETS_PER_PERSON", default=30)
+# How long after sending authors may edit or delete their own messages (moderators: any, any time).
+CHAT_EDIT_WINDOW = env.int("CHAT_EDIT_WINDOW", default=15 * 60)  # seconds
 CHAT_SEND_BUFFER_LIMIT = env.int("CHAT_SEND_BUFFER_LIMIT", default=1024 * 1024)
 # On SIGTERM, how long a worker answers /readyz 503 (and sends newcomers on) before it asks its own
 # clients to reconnect: for a load balancer that polls /readyz, two of its polling intervals.

@@ -7,6 +7,8 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
 from chatsite.asgi import application
@@ -75,3 +77,23 @@ async def close_orm_thread_connections() -> AsyncIterator[None]:
     """The async ORM (acreate, aupdate) opens connections in asgiref's thread; close them after."""
     yield
     await sync_to_async(connections.close_all)()
+
+
+async def guest_cookie(name: str) -> str:
+    """The cookie of a guest session that chose `name`, as the room page leaves it."""
+    from chat.identity import GUEST_NAME_KEY
+
+    session = SessionStore()
+    session[GUEST_NAME_KEY] = name
+    await sync_to_async(session.create)()
+    return f"sessionid={session.session_key}"
+
+
+async def user_cookie(user: Any) -> str:
+    """The cookie of `user` logged in (what django.contrib.auth.login leaves in the session)."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    await sync_to_async(session.create)()
+    return f"sessionid={session.session_key}"

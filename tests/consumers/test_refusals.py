@@ -209,10 +209,10 @@ async def test_a_bug_while_handling_a_frame_costs_one_error_frame_not_the_connec
 async def test_a_join_whose_database_does_not_answer_is_told_to_try_again(
     connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(slug: str, scope: dict[str, Any]) -> Any:
+    def down(*args: Any) -> Any:
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(consumers, "_room_and_identity", down)
+    monkeypatch.setattr(consumers, "_join_reads", down)
     alice = await connect("den", join=False)
     assert await alice.comm.receive_output(2) == {"type": "websocket.close", "code": Close.TRY_AGAIN}
 

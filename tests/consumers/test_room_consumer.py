@@ -29,12 +29,22 @@ async def room() -> Room:
 
 
 async def stored() -> list[tuple[int, str]]:
-    return [(m.seq, m.body) async for m in Message.objects.order_by("seq")]
+    """The messages the rooms hold: seq and body, deleted ones (tombstones) left out."""
+    return [(m.seq, m.body) async for m in Message.objects.filter(deleted_at__isnull=True).order_by("seq")]
 
 
 async def test_connect_sends_welcome_then_history(connect: Connect, room: Room) -> None:
     alice = await connect("den")
-    assert alice.welcome["room"] == {"slug": "den", "name": "Den", "topic": "Quiet please", "archived": False}
+    assert alice.welcome["room"] == {
+        "slug": "den",
+        "name": "Den",
+        "topic": "Quiet please",
+        "archived": False,
+        "kind": "public",
+        "guests": True,
+        "slow_mode": 0,
+    }
+    assert alice.welcome["rights"] == {"moderator": False, "muted": False, "muted_until": None, "edit_window": 900}
     assert alice.welcome["you"]["guest"] is True and alice.welcome["you"]["name"].startswith("guest-")
     assert alice.welcome["online"] == [alice.welcome["you"]]
     assert alice.history == {
@@ -317,7 +327,7 @@ async def test_broadcast_arriving_after_the_history_that_held_it_is_not_shown_tw
     alice = await connect("den")
     assert [m["seq"] for m in alice.history["messages"]] == [1]
     await broadcast.message_stored(message, room_slug="den")
-    await broadcast.frame_send("den", protocol.deleted_frame(seq=99))  # a marker after it
+    await broadcast.frame_send("den", protocol.deleted_frame(seq=99, change=1))  # a marker after it
     assert (await alice.recv())["type"] == "deleted"
 
 
@@ -326,7 +336,7 @@ async def test_deleting_a_message_in_the_admin_removes_it_live(connect: Connect,
     await alice.send({"type": "message", "body": "oops"})
     seq = (await alice.expect("message"))["seq"]
     await sync_to_async(services.message_delete)(messages=Message.objects.filter(room=room, seq=seq))
-    assert await alice.expect("deleted") == {"type": "deleted", "seq": seq}
+    assert await alice.expect("deleted") == {"type": "deleted", "seq": seq, "change": 1}
     assert await stored() == []
 
 

@@ -179,12 +179,14 @@ def shard_site(redis_shards: tuple[RedisServer, RedisServer]) -> Iterator[tuple[
 
 
 def key_shard(ring: shards.Ring, prefix: str, key: str) -> int:
-    """Where a key of the site belongs: presence and typing by room, rate limits by person."""
+    """Where a key of the site belongs: presence and typing by room, rate limits and open sockets by person."""
     kind, _, rest = key.removeprefix(f"{prefix}:").partition(":")
     if kind == "p":  # p:<room>:users | names | u:<person> | typing:<person>
         return ring.index(rest.partition(":")[0])
-    if kind == "rl":  # rl:<frame kind>:<person>
+    if kind == "rl":  # rl:<frame kind>:<person>, rl:connect:<address>
         return ring.index(rest.partition(":")[2])
+    if kind == "socks":  # socks:<person>
+        return ring.index(rest)
     raise AssertionError(f"a key nobody placed: {key}")
 
 

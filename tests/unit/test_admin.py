@@ -6,7 +6,7 @@ from django.test import Client
 
 from chat import broadcast, services
 from chat.identity import Identity
-from chat.models import Message, Room
+from chat.models import Message, Room, Sanction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,6 +28,17 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
     monkeypatch.setattr(broadcast, "frame_send", record)
     return frames
+
+
+# The room form as the admin posts it, for the room "den".
+ROOM_FORM = {
+    "slug": "den",
+    "name": "Den",
+    "topic": "",
+    "kind": "public",
+    "guests_allowed": "on",
+    "slow_mode_seconds": "0",
+}
 
 
 def _post(room: Room, body: str) -> Message:
@@ -52,22 +63,24 @@ def test_deleting_a_message_in_the_admin_announces_it_to_the_room(
     message = _post(den, "spam")
     response = moderator.post(f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert not Message.objects.filter(pk=message.pk).exists()
-    assert sent == [("den", '{"type":"deleted","seq":1}')]
+    tombstone = Message.objects.get(pk=message.pk)  # kept, so that resuming clients learn of it
+    assert tombstone.deleted_at is not None and tombstone.body == "" and tombstone.change == 1
+    assert sent == [("den", '{"type":"deleted","seq":1,"change":1}')]
 
 
 def test_bulk_delete_announces_each_message(moderator: Client, sent: list[tuple[str, str]]) -> None:
     den = Room.objects.create(slug="den", name="Den")
     ids = [_post(den, b).pk for b in ("x", "y")]
     moderator.post("/admin/chat/message/", {"action": "delete_selected", "_selected_action": ids, "post": "yes"})
-    assert sorted(sent) == [("den", '{"type":"deleted","seq":1}'), ("den", '{"type":"deleted","seq":2}')]
+    assert sorted(sent) == [
+        ("den", '{"type":"deleted","seq":1,"change":1}'),
+        ("den", '{"type":"deleted","seq":2,"change":2}'),
+    ]
 
 
 def test_archiving_a_room_in_the_admin_announces_it(moderator: Client, sent: list[tuple[str, str]]) -> None:
     den = Room.objects.create(slug="den", name="Den")
-    response = moderator.post(
-        f"/admin/chat/room/{den.pk}/change/", {"slug": "den", "name": "Den", "topic": "", "archived": "on"}
-    )
+    response = moderator.post(f"/admin/chat/room/{den.pk}/change/", {**ROOM_FORM, "archived": "on"})
     assert response.status_code == 302
     assert Room.objects.get(pk=den.pk).archived
     assert len(sent) == 1 and '"archived":true' in sent[0][1]
@@ -94,3 +107,71 @@ def test_deleting_a_room_in_the_admin_closes_its_pages(moderator: Client, monkey
     attic = Room.objects.create(slug="attic", name="Attic")
     moderator.post("/admin/chat/room/", {"action": "delete_selected", "_selected_action": [attic.pk], "post": "yes"})
     assert closed == [("den", 4404), ("attic", 4404)]
+
+
+@pytest.fixture
+def orders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str | None]]:
+    """The orders the admin sends to rooms' open sockets: (kind, room, person)."""
+    sent: list[tuple[str, str, str | None]] = []
+    monkeypatch.setattr(
+        broadcast, "person_closed", lambda *, room_slug, person_key: sent.append(("close", room_slug, person_key))
+    )
+    monkeypatch.setattr(
+        broadcast,
+        "room_recheck_sync",
+        lambda *, room_slug, person_key=None: sent.append(("recheck", room_slug, person_key)),
+    )
+    return sent
+
+
+def test_banning_in_the_admin_closes_the_persons_sockets_and_lifting_it_tells_them(
+    moderator: Client, orders: list[tuple[str, str, str | None]]
+) -> None:
+    den = Room.objects.create(slug="den", name="Den")
+    troll = get_user_model().objects.create_user("troll")
+    response = moderator.post(
+        "/admin/chat/sanction/add/",
+        {"room": den.pk, "kind": "ban", "user": troll.pk, "person_key": "", "person_name": "", "reason": "spam"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    sanction = Sanction.objects.get()
+    assert (sanction.person_key, sanction.person_name, sanction.created_by.username) == (
+        f"u:{troll.pk}",
+        "troll",
+        "mod",
+    )
+    assert orders == [("close", "den", f"u:{troll.pk}")]
+    moderator.post(f"/admin/chat/sanction/{sanction.pk}/delete/", {"post": "yes"})
+    assert not Sanction.objects.exists() and orders[-1] == ("recheck", "den", f"u:{troll.pk}")
+
+
+def test_a_sanction_needs_a_person(moderator: Client) -> None:
+    den = Room.objects.create(slug="den", name="Den")
+    response = moderator.post("/admin/chat/sanction/add/", {"room": den.pk, "kind": "mute", "person_key": ""})
+    assert response.status_code == 200 and "Choose a user" in response.content.decode()
+    assert not Sanction.objects.exists()
+
+
+def test_muting_authors_from_the_message_list_mutes_each_once(
+    moderator: Client, orders: list[tuple[str, str, str | None]]
+) -> None:
+    den = Room.objects.create(slug="den", name="Den")
+    ids = [_post(den, body).pk for body in ("a", "b")]
+    moderator.post("/admin/chat/message/", {"action": "mute_authors_for_a_day", "_selected_action": ids})
+    mute = Sanction.objects.get()
+    assert (mute.kind, mute.person_key, mute.person_name) == ("mute", "g:a", "amy") and mute.expires_at is not None
+    assert orders == [("recheck", "den", "g:a")]
+
+
+def test_changing_who_may_enter_makes_the_rooms_sockets_check_again(
+    moderator: Client, orders: list[tuple[str, str, str | None]]
+) -> None:
+    den = Room.objects.create(slug="den", name="Den")
+    mia = get_user_model().objects.create_user("mia")
+    response = moderator.post(
+        f"/admin/chat/room/{den.pk}/change/", {**ROOM_FORM, "kind": "members", "members": [mia.pk]}
+    )
+    assert response.status_code == 302
+    den.refresh_from_db()
+    assert den.kind == "members" and list(den.members.all()) == [mia]
+    assert orders == [("recheck", "den", None)]

@@ -8,6 +8,7 @@ from chat import protocol
 from chat.identity import Identity
 from chat.models import Message, Room
 from chat.protocol import HistoryQuery, PostMessage, ProtocolError, Typing, parse_inbound
+from chat.rights import Rights
 
 
 def parse(text: str | None) -> protocol.Inbound:
@@ -81,6 +82,11 @@ def test_body_at_the_limit_is_accepted() -> None:
 FRAME_LIMIT = 1024 * 1024
 
 
+def everyones_rights(room: Room) -> Rights:
+    """What someone with no role and no sanction may do in `room`."""
+    return Rights(room=room, member=False, moderator=False, banned=False, muted=False, muted_until=None)
+
+
 def stored(seq: int, body: str) -> Message:
     return Message(seq=seq, author_name="ann", author_guest=True, body=body, sent_at=timezone.now(), client_id=None)
 
@@ -120,9 +126,9 @@ def test_a_huge_stored_body_is_sent_cut_to_fit_one_page() -> None:
 
 def test_the_welcome_lists_as_many_as_fit_and_counts_everyone() -> None:
     online = [{"id": f"{i:016x}", "name": "\u00e9" * 140 + str(i), "guest": True} for i in range(20_000)]
-    room = Room(slug="den", name="Den", topic="", archived=False)
+    rights = everyones_rights(Room(slug="den", name="Den", topic="", archived=False))
     you = Identity(key="g:x", name="x", guest=True)
-    text = protocol.welcome_frame(room=room, you=you, online=online, last_seq=0, heartbeat=15)
+    text = protocol.welcome_frame(rights=rights, you=you, online=online, last_seq=0, last_change=0, heartbeat=15)
     data = orjson.loads(text)
     assert len(text.encode()) < FRAME_LIMIT and data["online_count"] == 20_000
     assert 0 < len(data["online"]) < 20_000 and data["online"] == online[: len(data["online"])]
@@ -134,3 +140,9 @@ def test_a_presence_batch_too_big_for_one_frame_is_split_in_order() -> None:
     assert len(frames) > 1 and all(len(f.encode()) < FRAME_LIMIT for f in frames)
     names = [c["user"]["name"] for f in frames for c in orjson.loads(f)["changes"]]
     assert names == [user["name"] for _, user in changes]
+
+
+def test_every_frame_type_the_server_sends_has_a_shape_check() -> None:
+    from tests import shapes
+
+    assert set(shapes.CHECKS) == set(protocol.FRAMES)

@@ -23,6 +23,7 @@ from chat.identity import Identity
 from chat.models import Message, Room
 from chat.protocol import HistoryQuery, PostMessage, ProtocolError, Typing, parse_inbound
 from tests import shapes
+from tests.unit.test_protocol import everyones_rights
 
 # The codes parse_inbound may raise (docs/protocol.md, "Error codes", less those only the consumer sends).
 PARSE_CODES = {"bad_json", "bad_request", "unknown_type", "empty", "too_long", "bad_text"}
@@ -500,10 +501,11 @@ def test_a_welcome_to_a_crowded_room_fits_a_frame_and_counts_everyone(
     online: list[dict[str, Any]], name: str, topic: str, you: str, last_seq: int
 ) -> None:
     text = protocol.welcome_frame(
-        room=Room(slug="den", name=name, topic=topic[:300]),
+        rights=everyones_rights(Room(slug="den", name=name, topic=topic[:300])),
         you=Identity(key="g:you", name=you, guest=True),
         online=online,
         last_seq=last_seq,
+        last_change=last_seq,
         heartbeat=15.0,
     )
     raw = text.encode("utf-8")

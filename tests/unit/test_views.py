@@ -83,3 +83,54 @@ def test_room_list_shows_online_counts(client: Client) -> None:
     async_to_sync(store.join)("lobby", Identity(key="g:x", name="x", guest=True), "c1")
     page = client.get("/").content.decode()
     assert "1 online" in page
+
+
+# -- Who may see which room ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def inner() -> Room:
+    room = Room.objects.create(slug="inner", name="Inner circle", kind=Room.Kind.MEMBERS)
+    room.members.add(get_user_model().objects.create_user("mia"))
+    return room
+
+
+def test_a_members_only_room_is_hidden_from_strangers_and_shown_to_members(client: Client, inner: Room) -> None:
+    assert client.get("/rooms/inner/").status_code == 404
+    assert "Inner circle" not in client.get("/").content.decode()
+    assert "inner" not in orjson.loads(client.get("/rooms/online").content)["online"]
+    client.force_login(get_user_model().objects.create_user("sam"))
+    assert client.get("/rooms/inner/").status_code == 404
+    client.force_login(get_user_model().objects.get(username="mia"))
+    assert client.get("/rooms/inner/").status_code == 200
+    assert "Inner circle" in client.get("/").content.decode()
+    assert "inner" in orjson.loads(client.get("/rooms/online").content)["online"]
+
+
+def test_staff_see_every_room(client: Client, inner: Room) -> None:
+    client.force_login(get_user_model().objects.create_user("boss", is_staff=True))
+    assert client.get("/rooms/inner/").status_code == 200
+
+
+def test_a_room_closed_to_guests_sends_them_to_log_in(client: Client) -> None:
+    Room.objects.create(slug="users", name="Users", guests_allowed=False)
+    response = client.get("/rooms/users/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/rooms/users/"
+
+
+def test_a_banned_person_gets_the_banned_page(client: Client) -> None:
+    from chat.models import Sanction
+
+    user = get_user_model().objects.create_user("troll")
+    lobby = Room.objects.get(slug="lobby")
+    Sanction.objects.create(room=lobby, kind=Sanction.Kind.BAN, person_key=f"u:{user.pk}", person_name="troll")
+    client.force_login(user)
+    response = client.get("/rooms/lobby/")
+    assert response.status_code == 403 and "You are banned from this room" in response.content.decode()
+    assert client.get("/").status_code == 200  # only that room
+
+
+def test_the_online_counts_are_json_for_the_rooms_one_may_see(client: Client) -> None:
+    response = client.get("/rooms/online")
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
+    assert set(orjson.loads(response.content)["online"]) == {"lobby"}
