@@ -65,6 +65,56 @@ class ChatPage:
         expect(self.bodies).to_have_text(texts, timeout=timeout)
         expect(self.pending).to_have_count(0, timeout=timeout)
 
+    def message(self, text: str) -> Locator:
+        """The stored message on screen that says exactly `text`."""
+        body = self.page.locator(".body", has_text=re.compile(f"^{re.escape(text)}$"))
+        return self.page.locator("#timeline .msg").filter(has=body)
+
+    def message_action(self, text: str, action: str) -> None:
+        """Click one of a message's controls ("Edit message", "Ban author", ...), as a mouse user does."""
+        message = self.message(text)
+        message.hover()
+        message.get_by_role("button", name=action, exact=True).click()
+
+    def edit(self, text: str, new_text: str) -> None:
+        self.message_action(text, "Edit message")
+        editor = self.message(text).get_by_role("textbox", name="Edit message")
+        editor.fill(new_text)
+        editor.press("Enter")
+
+    def confirm(self, text: str, choice: str) -> None:
+        """Answer the inline question under the message that says `text` (after Delete, Mute, Ban)."""
+        self.message(text).locator(".msg-confirm").get_by_role("button", name=choice, exact=True).click()
+
+    def log_in(self, username: str, password: str) -> None:
+        """Log this browser context in through the site's own login form."""
+        self.page.goto(f"{self.worker.http}/accounts/login/")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Log in").click()
+        expect(self.page.get_by_role("heading", name="Rooms")).to_be_visible(timeout=WAIT_MS)
+
     def assert_no_script_ran(self) -> None:
         assert self.dialogs == [], f"a dialog opened: {self.dialogs}"
         assert self.errors == [], f"uncaught page errors: {self.errors}"
+
+
+# What only markup from a user could bring into a page: inline event handlers, javascript: links,
+# frames, inline scripts and style sheets, and the elements the XSS payloads name. The pages' own
+# markup has none of them (the CSP refuses inline script and style anyway).
+_INJECTED = """() => Array.from(document.querySelectorAll("*"))
+  .filter((node) =>
+    Array.from(node.attributes).some((attr) => attr.name.toLowerCase().startsWith("on")) ||
+    node.matches(
+      "iframe, frame, object, embed, style, #injected-link, img[src='x'], a[href^='javascript:' i], " +
+      "script:not([src]):not([type='application/json'])"
+    ))
+  .map((node) => node.outerHTML.slice(0, 160))"""
+
+
+def assert_nothing_injected(page: Page) -> None:
+    """No element or attribute that user text could have brought in, and no sign that a script of theirs ran."""
+    found = page.evaluate(_INJECTED)
+    assert found == [], f"markup injected into {page.url}: {found}"
+    assert page.evaluate("window.__pwned") is None, f"a payload's script ran on {page.url}"
+    expect(page.locator("body")).to_be_visible()

@@ -53,9 +53,9 @@ def test_page_reconnects_after_a_restart_and_shows_what_was_said_meanwhile(
     restart_on_same_port(chat_site, spare_worker)
 
     reader.expect_connected()
-    # It resumed after the one message it had shown, rather than starting over.
+    # It resumed after the one message it had shown, and after no change, rather than starting over.
     assert reader.socket_urls[0] == spare_worker.ws("restart")
-    assert reader.socket_urls[-1] == spare_worker.ws("restart", "after=1")
+    assert reader.socket_urls[-1] == spare_worker.ws("restart", "after=1&changes=0")
     expected = ["before the restart", "while it was down 1", "while it was down 2", "queued while down"]
     reader.expect_messages(expected)
     other.expect_messages(expected)

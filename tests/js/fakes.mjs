@@ -413,3 +413,30 @@ export function idFor(name) {
   };
   return fnv(0x811c9dc5) + fnv(0x2f1e3d4c);
 }
+
+// fetch() over a queue of answers the test sets up: respond(body, status) or fail(). Each call is
+// recorded as { url, options }; with nothing queued it answers `fallback` (default: a network error).
+export function fakeFetch({ fallback = null } = {}) {
+  const answers = [];
+  const calls = [];
+  const fetch = async (url, options = {}) => {
+    calls.push({ url: String(url), options });
+    const answer = answers.length ? answers.shift() : fallback;
+    if (answer === null || answer.error) throw new TypeError("Failed to fetch");
+    return {
+      ok: answer.status >= 200 && answer.status < 300,
+      status: answer.status,
+      json: async () => (typeof answer.body === "string" ? JSON.parse(answer.body) : answer.body),
+    };
+  };
+  return {
+    fetch,
+    calls,
+    respond(body, status = 200) {
+      answers.push({ body, status });
+    },
+    fail() {
+      answers.push({ error: true });
+    },
+  };
+}

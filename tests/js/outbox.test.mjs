@@ -208,7 +208,7 @@ describe("Outbox", () => {
     assert.deepEqual(sent, []);
   });
 
-  for (const code of ["bad_text", "empty", "too_long", "bad_request", "read_only"]) {
+  for (const code of ["bad_text", "empty", "too_long", "bad_request", "read_only", "muted", "forbidden"]) {
     test(`${code} is final: the message shows the reason with Discard only, and is never sent again`, () => {
       const entry = outbox.submit("hello");
       outbox.refuse(entry.clientId, { code, detail: "No." });
@@ -340,6 +340,21 @@ describe("Outbox", () => {
     mock.timers.tick(2000);
     assert.equal(retry.textContent, "Retry");
     assert.equal(retry.disabled, false);
+  });
+
+  test("slow mode: failed with the server's reason, and a Retry held back for retry_after", () => {
+    const entry = outbox.submit("hello");
+    outbox.refuse(entry.clientId, { code: "slow_mode", detail: "Slow mode: one message per 30 seconds.", retryAfter: 28 });
+    assert.match(view(entry).status, /^Failed: Slow mode: one message per 30 seconds\./);
+    const retry = button(entry, "Retry");
+    assert.equal(retry.textContent, "Retry in 28 s");
+    assert.equal(retry.disabled, true);
+    sent.length = 0;
+    outbox.resend(); // a reconnect meanwhile does not send it early
+    assert.deepEqual(sent, []);
+    mock.timers.tick(28_000);
+    retry.click();
+    assert.deepEqual(sent, [{ type: "message", body: "hello", client_id: entry.clientId }]);
   });
 
   test("an ack that comes after the timeout still turns the failure into Sent", () => {

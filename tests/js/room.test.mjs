@@ -6,11 +6,13 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 
 import { GAP_GRACE_MS } from "../../chat/static/chat/sync.js";
-import { build, FakeEventTarget, fakeStorage, FakeWebSocket, installDocument, person } from "./fakes.mjs";
+import { build, FakeEventTarget, fakeFetch, fakeStorage, FakeWebSocket, installDocument, person } from "./fakes.mjs";
 
-const ROOM = { slug: "general", name: "General", topic: "", archived: false };
+const ROOM = { slug: "general", name: "General", topic: "", archived: false, kind: "public", guests: true, slow_mode: 0 };
+const READER = { moderator: false, muted: false, muted_until: null, edit_window: 900 };
 let doc;
 let storage;
+let server; // the site's HTTP side: what the page fetches
 let copies = 0;
 
 function page({ slug, you, archived, otherRooms }) {
@@ -56,6 +58,18 @@ function page({ slug, you, archived, otherRooms }) {
         ["p", { id: "counter", hidden: true }],
         ["p", { id: "archived-note", hidden: true }],
         ["p", { id: "gone-note", hidden: true }],
+        ["p", { id: "forbidden-note", hidden: true }, "You are not allowed in this room."],
+        ["p", { id: "muted-note", hidden: true }],
+        ["p", { id: "slow-note", hidden: true }],
+      ],
+      [
+        "div",
+        { id: "mod-tools", hidden: true },
+        [
+          "select",
+          { id: "slow-mode", value: "0" },
+          ...[0, 5, 30, 60].map((n) => ["option", { value: String(n), attrs: { value: String(n) } }, `${n} s`]),
+        ],
       ],
     ],
     ["aside", { id: "members-panel" }, ["ul", { id: "members" }]],
@@ -67,12 +81,14 @@ async function openRoom({ slug = "general", you = "ann", archived = false, readM
   doc = installDocument();
   doc.title = "General · Chat";
   doc.body.append(build(doc, page({ slug, you, archived, otherRooms })));
-  const location = { protocol: "https:", host: "chat.example.org" };
+  const location = { protocol: "https:", host: "chat.example.org", href: `https://chat.example.org/rooms/${slug}/` };
   globalThis.window = Object.assign(new FakeEventTarget(), { location });
   globalThis.CSS = { escape: (value) => String(value).replace(/["\\]/g, "\\$&") };
   storage = fakeStorage();
   if (readMark !== null) storage.setItem(`chat:read:${slug}`, String(readMark));
   globalThis.localStorage = storage;
+  server = fakeFetch({ fallback: { status: 200, body: { online: {} } } });
+  globalThis.fetch = server.fetch;
   copies += 1;
   await import(`../../chat/static/chat/room.js?copy=${copies}`);
   return FakeWebSocket.last;
@@ -85,9 +101,12 @@ beforeEach(() => {
   globalThis.WebSocket = FakeWebSocket;
 });
 
+const realFetch = globalThis.fetch;
+
 afterEach(() => {
   mock.timers.reset();
   mock.restoreAll();
+  globalThis.fetch = realFetch;
 });
 
 // -- The server's side --------------------------------------------------------------------------
@@ -107,9 +126,15 @@ const message = (seq, { author = "bob", body = `message ${seq}`, client_id = nul
 const range = (from, to, options) => Array.from({ length: to - from + 1 }, (_, i) => message(from + i, options));
 
 // The server accepts, says welcome, then sends the first history (as RoomConsumer._replay does).
-function connect(ws, { lastSeq = 0, messages = [], online = [user("ann"), user("bob")], resumed = false } = {}) {
+function connect(
+  ws,
+  { lastSeq = 0, messages = [], online = [user("ann"), user("bob")], resumed = false, rights, lastChange, room = ROOM } = {},
+) {
   ws.open();
-  ws.receive({ type: "welcome", room: ROOM, you: user("ann"), online, last_seq: lastSeq, heartbeat: 15 });
+  const welcome = { type: "welcome", room, you: user("ann"), online, last_seq: lastSeq, heartbeat: 15 };
+  if (rights !== undefined) welcome.rights = rights;
+  if (lastChange !== undefined) welcome.last_change = lastChange;
+  ws.receive(welcome);
   ws.receive({ type: "history", messages, has_more: false, resumed, reset: false, query: null });
 }
 
@@ -724,4 +749,206 @@ test("a stored message that a reset history leaves out of view does not stay in 
   next.receive({ type: "history", messages: range(651, 700), has_more: true, resumed: false, reset: true, query: null });
   assert.deepEqual(onScreen(), range(651, 700).map((m) => m.seq));
   assert.deepEqual(pending(), []);
+});
+
+// -- Edits, deletions and moderation ------------------------------------------------------------
+
+// A message sent `age` seconds before the mocked now (12:00): within the edit window or not.
+const recent = (seq, { author = "ann", body = `message ${seq}`, age = 60 } = {}) => ({
+  ...message(seq, { author, body }),
+  sent_at: new Date(Date.UTC(2026, 10, 21, 12) - age * 1000).toISOString(),
+  edited_at: null,
+});
+const item = (seq) => $("timeline").querySelectorAll(".msg").find((node) => node.dataset.seq === String(seq));
+const bodies = () => $("timeline").querySelectorAll(".msg .body").map((node) => node.textContent);
+const controls = (seq) => item(seq).querySelectorAll(".msg-actions button").map((node) => node.getAttribute("aria-label"));
+const press = (seq, label) =>
+  item(seq)
+    .querySelectorAll("button")
+    .find((node) => (node.getAttribute("aria-label") ?? node.textContent) === label) // its accessible name
+    .click();
+const notices = () => $("timeline").querySelectorAll(".notice").map((node) => node.querySelector("span").textContent);
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test("an edit replaces the message where it was and marks it edited", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3), rights: READER, lastChange: 0 });
+  const edited = { ...message(2, { body: "message 2, fixed" }), edited_at: "2026-11-21T11:30:00.000000Z" };
+  ws.receive({ type: "edited", message: edited, change: 1 });
+  assert.deepEqual(onScreen(), [1, 2, 3]);
+  assert.deepEqual(bodies(), ["message 1", "message 2, fixed", "message 3"]);
+  assert.equal(item(2).querySelector(".edited").textContent, "(edited)");
+  assert.equal(item(3).querySelector(".edited"), null);
+});
+
+test("an edit of a message the page did not have yet shows it", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 2, messages: range(1, 2), rights: READER, lastChange: 0 });
+  const edited = { ...message(3, { body: "late and edited" }), edited_at: "2026-11-21T11:30:00.000000Z" };
+  ws.receive({ type: "edited", message: edited, change: 1 }); // 3's own broadcast was lost
+  assert.deepEqual(onScreen(), [1, 2, 3]);
+  assert.equal(item(3).querySelector(".edited").textContent, "(edited)");
+});
+
+test("a deleted message goes, and a copy of it that comes later is not shown", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3), rights: READER, lastChange: 0 });
+  ws.receive({ type: "deleted", seq: 2, change: 1 });
+  ws.receive({ type: "deleted", seq: 4, change: 2 }); // deleted before its broadcast arrived
+  ws.receive(message(2));
+  ws.receive(message(4));
+  ws.receive(message(5));
+  assert.deepEqual(onScreen(), [1, 3, 5]);
+  mock.timers.tick(GAP_GRACE_MS);
+  assert.deepEqual(sentOfType(ws, "history"), [], "a deleted seq is no gap to fill");
+});
+
+test("the resume URL carries the highest change seen, and a resume's changes apply to what is shown", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 3, messages: range(1, 3), rights: READER, lastChange: 4 });
+  ws.receive({ type: "deleted", seq: 3, change: 5 });
+  ws.serverClose(1006);
+  mock.timers.tick(500);
+  const next = FakeWebSocket.last;
+  assert.equal(next.url, "wss://chat.example.org/ws/rooms/general/?after=2&changes=5");
+  next.open();
+  next.receive({ type: "welcome", room: ROOM, you: user("ann"), rights: READER, online: [], last_seq: 4, last_change: 7 });
+  const edited = { ...message(1, { body: "changed while away" }), edited_at: "2026-11-21T11:40:00.000000Z" };
+  next.receive({ type: "changes", edited: [edited], deleted: [2], last_change: 7 });
+  next.receive({ type: "history", messages: [message(4)], has_more: false, resumed: true, reset: false, query: null });
+  assert.deepEqual(onScreen(), [1, 4]);
+  assert.deepEqual(bodies(), ["changed while away", "message 4"]);
+  next.serverClose(1006);
+  mock.timers.tick(500);
+  assert.equal(FakeWebSocket.last.url, "wss://chat.example.org/ws/rooms/general/?after=4&changes=7");
+});
+
+test("your recent message can be edited in place: the edit goes out and the answer replaces it", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 2, messages: [recent(1, { author: "bob" }), recent(2)], rights: READER, lastChange: 0 });
+  assert.deepEqual(controls(1), [], "bob's message is not yours to change");
+  assert.deepEqual(controls(2), ["Edit message", "Delete message"]);
+  press(2, "Edit message");
+  const editor = item(2).querySelector("textarea");
+  editor.value = "message 2, better";
+  editor.dispatchEvent({ type: "keydown", key: "Enter", shiftKey: false, isComposing: false });
+  assert.deepEqual(sentOfType(ws, "edit"), [{ type: "edit", seq: 2, body: "message 2, better" }]);
+  assert.deepEqual(sentOfType(ws, "message"), [], "the composer's Enter must not fire too");
+  const edited = { ...recent(2, { body: "message 2, better" }), edited_at: new Date().toISOString() };
+  ws.receive({ type: "edited", message: edited, change: 1 });
+  assert.equal(item(2).querySelector("textarea"), null);
+  assert.deepEqual(bodies(), ["message 1", "message 2, better"]);
+});
+
+test("a refused edit or deletion shows the server's reason in the alert", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 1, messages: [recent(1)], rights: READER, lastChange: 0 });
+  press(1, "Delete message");
+  press(1, "Delete");
+  assert.deepEqual(sentOfType(ws, "delete"), [{ type: "delete", seq: 1 }]);
+  ws.receive({ type: "error", code: "forbidden", detail: "Messages can be changed for 15 minutes after they are sent." });
+  assert.equal($("alert").hidden, false);
+  assert.equal($("alert").textContent, "Messages can be changed for 15 minutes after they are sent.");
+  assert.deepEqual(onScreen(), [1]);
+});
+
+test("a moderator gets Mute and Ban on others' messages, and a notice when it is done", async () => {
+  const ws = await openRoom();
+  const rights = { ...READER, moderator: true };
+  connect(ws, { lastSeq: 2, messages: [message(1, { author: "bob" }), message(2, { author: "ann" })], rights });
+  assert.deepEqual(controls(1), ["Delete message", "Mute author", "Ban author"]);
+  assert.deepEqual(controls(2), ["Delete message"], "no mute or ban of oneself");
+  press(1, "Mute author");
+  press(1, "1 hour");
+  assert.deepEqual(sentOfType(ws, "mute"), [{ type: "mute", seq: 1, minutes: 60 }]);
+  const until = new Date(Date.now() + 60 * 60_000).toISOString();
+  ws.receive({ type: "sanctioned", action: "mute", user: user("bob"), until });
+  ws.receive({ type: "sanctioned", action: "ban", user: user("bob"), until: null });
+  assert.deepEqual(notices(), ["bob was muted for 60 minutes", "bob was banned"]);
+});
+
+test("slow mode: a moderator sets it from the page, and everyone sees the note", async () => {
+  const ws = await openRoom();
+  connect(ws, { rights: READER });
+  assert.equal($("mod-tools").hidden, true, "only moderators set slow mode");
+  ws.receive({ type: "rights", rights: { ...READER, moderator: true } });
+  assert.equal($("mod-tools").hidden, false);
+  const select = $("slow-mode");
+  select.value = "30";
+  select.dispatchEvent({ type: "change" });
+  assert.deepEqual(sentOfType(ws, "slow_mode"), [{ type: "slow_mode", seconds: 30 }]);
+  ws.receive({ type: "room", room: { ...ROOM, slow_mode: 30 } });
+  assert.equal($("slow-note").hidden, false);
+  assert.equal($("slow-note").textContent, "Slow mode: one message every 30 s");
+  assert.equal($("body").disabled, false);
+  ws.receive({ type: "room", room: { ...ROOM, slow_mode: 0 } });
+  assert.equal($("slow-note").hidden, true);
+  assert.equal(select.value, "0");
+});
+
+test("a message refused by slow mode fails with a Retry held back until it can work", async () => {
+  const ws = await openRoom();
+  connect(ws, { rights: READER, room: { ...ROOM, slow_mode: 30 } });
+  write("too soon");
+  const [frame] = sentOfType(ws, "message");
+  const detail = "Slow mode: one message per 30 seconds.";
+  ws.receive({ type: "error", code: "slow_mode", detail, client_id: frame.client_id, retry_after: 12 });
+  assert.deepEqual(pending(), [{ body: "too soon", state: "failed", status: `Failed: ${detail} — Retry in 12 s · Discard` }]);
+  assert.equal($("alert").hidden, true);
+});
+
+test("muted: the composer closes with a note until when, and opens again when the mute is lifted", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 1, messages: [recent(1)], rights: READER });
+  const until = new Date(Date.now() + 3_600_000).toISOString();
+  ws.receive({ type: "rights", rights: { ...READER, muted: true, muted_until: until } });
+  assert.equal($("body").disabled, true);
+  assert.equal($("muted-note").hidden, false);
+  assert.match($("muted-note").textContent, /^You are muted in this room until /);
+  assert.deepEqual(controls(1), [], "a muted author cannot change their messages either");
+  ws.receive({ type: "rights", rights: READER });
+  assert.equal($("body").disabled, false);
+  assert.equal($("muted-note").hidden, true);
+  assert.deepEqual(controls(1), ["Edit message", "Delete message"]);
+});
+
+test("a message refused as muted is final, and the composer closes even if no rights frame came", async () => {
+  const ws = await openRoom();
+  connect(ws, { rights: READER });
+  write("hello");
+  const [frame] = sentOfType(ws, "message");
+  ws.receive({ type: "error", code: "muted", detail: "You are muted in this room.", client_id: frame.client_id });
+  assert.deepEqual(pending(), [{ body: "hello", state: "failed", status: "Failed: You are muted in this room. — Discard" }]);
+  assert.equal($("body").disabled, true);
+  assert.equal($("muted-note").hidden, false);
+});
+
+test("banned (4403 on an open page): it says so, closes the composer and never comes back", async () => {
+  const ws = await openRoom();
+  connect(ws, { lastSeq: 1, messages: [recent(1)], rights: READER });
+  server.respond("banned page", 403); // what the room page now answers this reader
+  ws.serverClose(4403);
+  assert.equal($("conn").textContent, "Not allowed");
+  assert.equal($("body").disabled, true);
+  assert.deepEqual(controls(1), [], "nothing to click in a room one has been sent out of");
+  await settle();
+  assert.deepEqual(server.calls.map((call) => call.url), ["https://chat.example.org/rooms/general/"]);
+  assert.equal($("forbidden-note").hidden, false);
+  assert.equal($("forbidden-note").textContent, "You were banned from this room.");
+  assert.equal($("alert").textContent, "You were banned from this room.");
+  mock.timers.tick(60_000);
+  assert.equal($("alert").hidden, false, "a lasting state must not fade away");
+  assert.equal(FakeWebSocket.instances.length, 1);
+});
+
+test("not allowed for another reason (4403, the page does not say banned): it says so", async () => {
+  const ws = await openRoom();
+  server.respond("members only", 404);
+  ws.open();
+  ws.serverClose(4403);
+  await settle();
+  assert.equal($("forbidden-note").textContent, "You are not allowed in this room.");
+  assert.equal($("body").disabled, true);
+  mock.timers.tick(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
 });

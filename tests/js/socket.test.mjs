@@ -30,6 +30,13 @@ describe("socketUrl", () => {
     assert.equal(socketUrl(page("http:", "h"), "general", 0), "ws://h/ws/rooms/general/?after=0");
   });
 
+  test("adds &changes=C alongside ?after=N, and never without it", () => {
+    assert.equal(socketUrl(page("http:", "h"), "general", 41, 7), "ws://h/ws/rooms/general/?after=41&changes=7");
+    assert.equal(socketUrl(page("http:", "h"), "general", 41, 0), "ws://h/ws/rooms/general/?after=41&changes=0");
+    assert.equal(socketUrl(page("http:", "h"), "general", 41, null), "ws://h/ws/rooms/general/?after=41");
+    assert.equal(socketUrl(page("http:", "h"), "general", null, 7), "ws://h/ws/rooms/general/");
+  });
+
   test("escapes the slug so that it stays one path segment", () => {
     assert.equal(socketUrl(page("http:", "h"), "a/b?c"), "ws://h/ws/rooms/a%2Fb%3Fc/");
   });
@@ -68,6 +75,7 @@ describe("backoffDelay", () => {
 describe("CLOSE", () => {
   test("names the server's close codes and cannot be changed", () => {
     assert.equal(CLOSE.NO_ROOM, 4404);
+    assert.equal(CLOSE.FORBIDDEN, 4403);
     assert.equal(CLOSE.RESTARTING, 1012);
     assert.ok(Object.isFrozen(CLOSE));
     assert.throws(() => {
@@ -80,6 +88,7 @@ describe("RoomSocket", () => {
   let states;
   let frames;
   let resumeFrom;
+  let changesFrom;
   let socket;
   let doc;
 
@@ -89,6 +98,7 @@ describe("RoomSocket", () => {
     socket = new RoomSocket({
       slug: "general",
       resumeAfter: () => resumeFrom,
+      resumeChanges: () => changesFrom,
       onFrame: (frame) => frames.push(frame),
       onState: (state, detail) => states.push({ state, ...detail }),
       location: page("https:", "chat.example.org"),
@@ -126,6 +136,7 @@ describe("RoomSocket", () => {
     states = [];
     frames = [];
     resumeFrom = null;
+    changesFrom = null;
   });
 
   afterEach(() => {
@@ -176,6 +187,28 @@ describe("RoomSocket", () => {
     doc.setVisibility("visible");
     assert.equal(sockets(), 1, "retried a room that does not exist");
     assert.equal(state(), "gone");
+  });
+
+  test("4403 (not allowed in the room, or banned) stops for good, even on an open session", () => {
+    const ws = start();
+    welcome(ws);
+    ws.serverClose(CLOSE.FORBIDDEN);
+    assert.equal(state(), "forbidden");
+    mock.timers.tick(120_000);
+    window.dispatchEvent({ type: "online" });
+    doc.setVisibility("visible");
+    assert.equal(sockets(), 1, "came back to a room it may not be in");
+    assert.equal(state(), "forbidden");
+  });
+
+  test("a dropped connection resumes with the change cursor too", () => {
+    const ws = start();
+    welcome(ws);
+    resumeFrom = 41;
+    changesFrom = 9;
+    ws.serverClose(1006);
+    const next = expectRetryAfter(0.5);
+    assert.equal(next.url, "wss://chat.example.org/ws/rooms/general/?after=41&changes=9");
   });
 
   test("a dropped connection is retried with ?after= from resumeAfter", () => {

@@ -25,6 +25,12 @@ test("each state reads as plain words", () => {
   assert.equal(node.dataset.state, "gone");
 });
 
+test("a room the reader may not be in says so", () => {
+  status.show("forbidden");
+  assert.equal(node.textContent, "Not allowed");
+  assert.equal(node.dataset.state, "forbidden");
+});
+
 test("a retry in progress reads as reconnecting, not as a first connection", () => {
   status.show("connecting", { retry: true });
   assert.equal(node.textContent, "Reconnecting…");

@@ -492,3 +492,75 @@ describe("older pages", () => {
     assert.equal(sync.loadingOlder, false);
   });
 });
+
+describe("the change cursor (?changes=)", () => {
+  // Connected with welcome.last_change = `change`.
+  function withChanges(change, { last = 41 } = {}) {
+    const env = setup();
+    env.sync.welcome({ type: "welcome", last_seq: last, last_change: change });
+    env.sync.history(history(range(1, last)));
+    return env;
+  }
+
+  test("none before a first history; then welcome's last_change", () => {
+    const { sync } = setup();
+    assert.equal(sync.resumeChanges(), null);
+    sync.welcome({ type: "welcome", last_seq: 3, last_change: 7 });
+    assert.equal(sync.resumeChanges(), null, "welcome alone is not a session to resume");
+    sync.history(history(range(1, 3)));
+    assert.equal(sync.resumeChanges(), 7);
+  });
+
+  test("an older server without last_change: no cursor, and the resume asks for none", () => {
+    const { sync } = connected(3, range(1, 3));
+    sync.changed(4);
+    assert.equal(sync.resumeChanges(), null);
+  });
+
+  test("each live edit and deletion moves it on", () => {
+    const { sync } = withChanges(7);
+    sync.changed(8);
+    sync.changed(9);
+    assert.equal(sync.resumeChanges(), 9);
+    sync.changed(9); // the same change twice (two tabs' worth of broadcasts) is no news
+    sync.changed(5);
+    assert.equal(sync.resumeChanges(), 9);
+  });
+
+  test("a change lost on the way holds it below the hole, so the next resume brings it", () => {
+    const { sync } = withChanges(7);
+    sync.changed(8);
+    sync.changed(10); // 9's broadcast was lost
+    sync.changed(11);
+    assert.equal(sync.resumeChanges(), 8, "resuming from 11 would never bring 9");
+    sync.welcome({ type: "welcome", last_seq: 41, last_change: 11 });
+    sync.history(history([], { resumed: true })); // the resume's `changes` frame brought 9 to 11
+    assert.equal(sync.resumeChanges(), 11);
+  });
+
+  test("a late change fills the hole", () => {
+    const { sync } = withChanges(7);
+    sync.changed(9);
+    sync.changed(8); // the two broadcasts crossed
+    assert.equal(sync.resumeChanges(), 9);
+  });
+
+  test("a connection that drops between welcome and its history keeps the old cursor", () => {
+    const { sync } = withChanges(7);
+    sync.welcome({ type: "welcome", last_seq: 41, last_change: 12 }); // its `changes` frames never came
+    assert.equal(sync.resumeChanges(), 7);
+    sync.welcome({ type: "welcome", last_seq: 41, last_change: 12 });
+    sync.history(history([], { resumed: true }));
+    assert.equal(sync.resumeChanges(), 12);
+  });
+
+  test("a reset takes the room's cursor as it is, even a lower one (a database reset)", () => {
+    const { sync } = withChanges(30);
+    sync.changed(32); // a hole at 31
+    sync.welcome({ type: "welcome", last_seq: 5, last_change: 2 });
+    sync.history(history(range(1, 5), { reset: true }));
+    assert.equal(sync.resumeChanges(), 2);
+    sync.changed(3);
+    assert.equal(sync.resumeChanges(), 3, "a change remembered from before the reset held it back");
+  });
+});

@@ -139,6 +139,18 @@ describe("grouping and separators", () => {
     assert.deepEqual(screen(), ["day", "#1", "#2", "day", "#3"]);
   });
 
+  test("the list holds only plain list items; separators are named inside them", () => {
+    timeline.insert([msg(1, { sent: at(4, 9) }), msg(2, { sent: at(5, 9) }), msg(3, { sent: at(5, 10) })]);
+    timeline.setDivider(2);
+    timeline.notice("carol joined");
+    // A <li> with another role, or any other element, breaks the list for screen readers (axe: list).
+    assert.ok(list.children.every((node) => node.tagName === "LI" && !node.hasAttribute("role")));
+    const separators = list.querySelectorAll('[role="separator"]');
+    assert.equal(separators.length, 3);
+    assert.ok(separators.every((node) => node.getAttribute("aria-label") === node.textContent));
+    assert.equal(separators[2].getAttribute("aria-label"), "New messages");
+  });
+
   test("separators are rebuilt, not duplicated, as messages arrive", () => {
     timeline.insert([msg(2, { sent: at(5, 9) })]);
     timeline.insert([msg(1, { sent: at(4, 9) })]);
@@ -207,5 +219,62 @@ describe("grouping and separators", () => {
     assert.ok(!screen().includes("new"));
     timeline.insert([msg(3)]);
     assert.deepEqual(screen(), ["day", "#1", "#2", "new", "#3"]);
+  });
+});
+
+describe("edits and deletions", () => {
+  const edited = (seq, body, options = {}) => ({ ...msg(seq, { body, ...options }), edited_at: at(5, 13) });
+
+  test("an edit replaces the message in place, with an (edited) mark that tells when", () => {
+    timeline.insert([msg(1), msg(2), msg(3)]);
+    const node = timeline.replace(edited(2, "better words"));
+    assert.ok(node);
+    assert.deepEqual(messagesOnScreen(), ["#1", "#2", "#3"]);
+    assert.equal(item(2), node);
+    assert.equal(node.querySelector(".body").textContent, "better words");
+    const mark = node.querySelector(".edited");
+    assert.equal(mark.tagName, "TIME");
+    assert.equal(mark.textContent, "(edited)");
+    assert.equal(mark.getAttribute("datetime"), at(5, 13));
+    assert.match(mark.getAttribute("title"), /^Edited /);
+    assert.equal(item(1).querySelector(".edited"), null, "only the edited message is marked");
+    assert.equal(node.classList.contains("msg--cont"), true, "it keeps its place in bob's group");
+  });
+
+  test("an edit of a message not on screen is left to the caller", () => {
+    timeline.insert([msg(1)]);
+    assert.equal(timeline.replace(edited(2, "new")), null);
+    assert.deepEqual(messagesOnScreen(), ["#1"]);
+  });
+
+  test("a message that arrives already edited (history) shows the mark too", () => {
+    timeline.insert([edited(1, "fixed typo"), msg(2)]);
+    assert.equal(item(1).querySelector(".edited").textContent, "(edited)");
+    assert.equal(item(1).querySelector(".body").textContent, "fixed typo", "the mark is not part of the text");
+  });
+
+  test("a deleted message stays gone: a late copy of it is not shown", () => {
+    timeline.insert([msg(1), msg(2)]);
+    timeline.remove(2);
+    timeline.remove(3); // deleted before its copy got here
+    const added = timeline.insert([msg(2), msg(3), msg(4)]);
+    assert.deepEqual(messagesOnScreen(), ["#1", "#4"]);
+    assert.deepEqual(added.map((message) => message.seq), [4], "a late copy counted as a new message");
+    assert.ok(timeline.gone(2) && timeline.gone(3) && !timeline.gone(1));
+    assert.equal(timeline.replace(edited(2, "back?")), null, "an edit must not bring it back either");
+    timeline.clear(); // a reset history: seqs are never reused, so a deleted one stays deleted
+    timeline.insert([msg(2)]);
+    assert.deepEqual(messagesOnScreen(), []);
+  });
+
+  test("each message is decorated when shown and again on redecorate", () => {
+    const seen = [];
+    timeline = new Timeline(list, { you: person("ann"), decorate: (node, message) => seen.push([node, message.body]) });
+    timeline.insert([msg(1), msg(2)]);
+    timeline.replace(edited(1, "again"));
+    assert.deepEqual(seen.map(([, body]) => body), ["#1", "#2", "again"]);
+    seen.length = 0;
+    timeline.redecorate();
+    assert.deepEqual(seen.map(([node, body]) => [node.dataset.seq, body]), [["1", "again"], ["2", "#2"]]);
   });
 });

@@ -6,8 +6,10 @@ import { el } from "./dom.js";
 
 export const ACK_TIMEOUT_MS = 10_000;
 
-// Refusals that the same text sent again cannot cure: the message offers Discard, not Retry.
-const FINAL = new Set(["bad_text", "empty", "too_long", "bad_request", "read_only"]);
+// Refusals that the same text sent again cannot cure: the message offers Discard, not Retry. A
+// mute or a ban is not lifted by trying again either. (`slow_mode`, like `rate_limited`, offers a
+// Retry held back for its `retry_after`.)
+const FINAL = new Set(["bad_text", "empty", "too_long", "bad_request", "read_only", "muted", "forbidden"]);
 // `unavailable`: the server's database did not answer (the server already tried twice). One more
 // try of our own after `retry_after` is worth it; this is the wait when the frame names none.
 const UNAVAILABLE_WAIT_S = 1;

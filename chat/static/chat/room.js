@@ -1,6 +1,8 @@
 // The room page: wires the socket, the timeline and the panels together and handles each frame.
 
+import { MessageActions, sanctionNotice } from "./actions.js";
 import { el } from "./dom.js";
+import { pollOnline } from "./online.js";
 import { Outbox } from "./outbox.js";
 import { setupPanels } from "./panels.js";
 import { personKey, samePerson } from "./people.js";
@@ -8,6 +10,7 @@ import { Members } from "./presence.js";
 import { Follower } from "./scroll.js";
 import { lastRead, markRead, markUnreadLinks } from "./seen.js";
 import { RoomSocket } from "./socket.js";
+import { FORBIDDEN_TEXT, Standing } from "./standing.js";
 import { ConnectionStatus } from "./status.js";
 import { Sync } from "./sync.js";
 import { Timeline } from "./timeline.js";
@@ -20,12 +23,17 @@ const maxBody = Number(app.dataset.maxBody) || 4000;
 // The reader's <user>. Only the name until welcome brings the id; nothing is shown before that.
 let you = { name: app.dataset.you ?? "" };
 let baseTitle = document.title;
-let archived = app.dataset.archived === "true";
-let gone = false;
+let rights = null; // what the reader may do here (welcome, then `rights` frames)
 // Read before anything is shown, which moves it forward: where the "new messages" divider goes.
 const readAtLoad = lastRead(slug);
 
-const timeline = new Timeline($("timeline"), { you });
+const actions = new MessageActions({
+  send: (frame) => send(frame),
+  notify: (text) => showAlert(text),
+  fallbackFocus: $("log"),
+  onExpiry: () => timeline.redecorate(),
+});
+const timeline = new Timeline($("timeline"), { you, decorate: (item, message) => actions.decorate(item, message) });
 const follower = new Follower($("log"), $("jump"), $("jump-count"));
 const status = new ConnectionStatus($("conn"));
 const members = new Members($("members"), document.querySelectorAll(`[data-online-for="${CSS.escape(slug)}"]`), {
@@ -35,14 +43,30 @@ const typing = new TypingIndicator($("typing"));
 const composer = $("composer");
 const textarea = $("body");
 const olderButton = $("load-older");
+const slowModeSelect = $("slow-mode");
+const standing = new Standing(
+  {
+    textarea,
+    submit: composer.querySelector("button[type=submit]"),
+    notes: {
+      archived: $("archived-note"),
+      gone: $("gone-note"),
+      forbidden: $("forbidden-note"),
+      muted: $("muted-note"),
+      slow: $("slow-note"),
+    },
+  },
+  { onChange: () => refreshControls() }, // a mute ran out
+);
 
 let socket = null;
 const send = (frame) => socket !== null && socket.send(frame);
 
 const outbox = new Outbox($("pending"), {
   send,
-  // On screen, or older than everything on screen (behind "load older", e.g. after a reset).
-  isShown: (seq) => timeline.has(seq) || (timeline.size > 0 && seq < timeline.lowest),
+  // On screen, deleted already, or older than everything on screen (behind "load older", e.g.
+  // after a reset).
+  isShown: (seq) => timeline.has(seq) || timeline.gone(seq) || (timeline.size > 0 && seq < timeline.lowest),
   onChange: () => updateEmpty(),
 });
 
@@ -137,20 +161,98 @@ function applyRoom(room) {
   for (const link of document.querySelectorAll(`a[data-slug="${CSS.escape(slug)}"] .room-name`)) {
     link.textContent = room.name;
   }
-  setArchived(room.archived);
+  standing.setArchived(room.archived);
+  standing.setSlowMode(Number(room.slow_mode) || 0);
+  showSlowMode(Number(room.slow_mode) || 0);
+  refreshControls();
 }
 
-function setArchived(value) {
-  archived = value;
-  updateComposer();
+// -- What the reader may do ------------------------------------------------------------------
+
+function applyRights(next) {
+  if (next === null || typeof next !== "object") return;
+  rights = next;
+  standing.setMuted(next.muted, next.muted_until);
+  refreshControls();
 }
 
-function updateComposer() {
-  const closed = archived || gone;
-  textarea.disabled = closed;
-  composer.querySelector("button[type=submit]").disabled = closed;
-  $("archived-note").hidden = !archived || gone;
-  $("gone-note").hidden = !gone;
+// Every message's controls follow the reader's rights, the room's state and the page's.
+function refreshControls() {
+  actions.you = you;
+  actions.rights = rights === null ? null : { ...rights, muted: standing.muted };
+  actions.archived = standing.archived;
+  actions.closed = standing.gone || standing.forbidden !== null;
+  timeline.redecorate();
+  const tools = $("mod-tools");
+  if (tools) tools.hidden = rights?.moderator !== true || actions.closed;
+}
+
+function showSlowMode(seconds) {
+  if (!slowModeSelect) return;
+  const value = String(seconds);
+  const options = Array.from(slowModeSelect.querySelectorAll("option"));
+  if (!options.some((option) => option.getAttribute("value") === value)) {
+    // Set to something else in the admin: listed as it is, so that the control tells the truth.
+    slowModeSelect.append(el("option", { text: `${seconds} s`, attrs: { value } }));
+  }
+  slowModeSelect.value = value;
+}
+
+slowModeSelect?.addEventListener("change", () => {
+  const seconds = Number(slowModeSelect.value);
+  if (!send({ type: "slow_mode", seconds })) showAlert("Not connected. Try again in a moment.");
+  // The room frame that follows (to every page, this one too) is the truth; until then, the choice.
+});
+
+// 4403 says "not allowed" and not why; the room page does: 403 for a ban (chat/banned.html), 404
+// for a members-only room, a redirect to log in for a room closed to guests.
+async function whyForbidden() {
+  try {
+    const response = await fetch(window.location.href, { credentials: "same-origin", redirect: "manual" });
+    return response.status === 403 ? "banned" : "denied";
+  } catch {
+    return "denied";
+  }
+}
+
+async function forbidden() {
+  standing.setForbidden("denied");
+  refreshControls();
+  const reason = await whyForbidden();
+  standing.setForbidden(reason);
+  showAlert(FORBIDDEN_TEXT[reason], { stay: true });
+}
+
+// -- Edits and deletions ---------------------------------------------------------------------
+
+// An edited message takes its old place, or comes in as a new one if it was not shown.
+function edited(message, { insert = true } = {}) {
+  if (message?.room !== undefined && message.room !== slug) return;
+  if (!Number.isSafeInteger(message?.seq) || timeline.gone(message.seq)) return;
+  let item = null;
+  follower.append(() => {
+    item = timeline.replace(message);
+    return 0;
+  });
+  if (item) {
+    actions.settled(message.seq, item);
+    return;
+  }
+  // Behind "Load older" (that page brings it as it is now), or a resume's change to a message this
+  // page does not hold: nothing to show.
+  if (!insert || (timeline.size > 0 && message.seq < timeline.lowest && sync.olderAvailable)) return;
+  sync.message(message);
+}
+
+function deleted(seq) {
+  if (!Number.isSafeInteger(seq)) return;
+  follower.append(() => {
+    timeline.remove(seq);
+    return 0;
+  });
+  actions.settled(seq, null);
+  outbox.delivered([]); // one of ours, deleted before its copy came: it is not "sent" any more
+  updateEmpty();
 }
 
 function notice(text, kind) {
@@ -201,11 +303,13 @@ function presence(frame) {
 }
 
 let alertTimer = null;
-function showAlert(text) {
+// `stay`: for what does not change by itself (the page may not be in the room any more).
+function showAlert(text, { stay = false } = {}) {
   const node = $("alert");
   node.textContent = text;
   node.hidden = false;
   clearTimeout(alertTimer);
+  if (stay) return;
   alertTimer = setTimeout(() => {
     node.hidden = true;
   }, 8000);
@@ -213,9 +317,19 @@ function showAlert(text) {
 
 function refused(frame) {
   const detail = typeof frame.detail === "string" && frame.detail ? frame.detail : `Refused (${frame.code}).`;
-  if (frame.code === "read_only") setArchived(true);
   const retryAfter = Number(frame.retry_after) || 0;
+  if (frame.code === "read_only") {
+    standing.setArchived(true);
+    refreshControls();
+  } else if (frame.code === "muted") {
+    // The `rights` frame may have been lost on the way; the refusal says as much (and until when).
+    standing.setMuted(true, retryAfter > 0 ? new Date(Date.now() + retryAfter * 1000).toISOString() : null);
+    refreshControls();
+  }
   if (frame.client_id && outbox.refuse(frame.client_id, { code: frame.code, detail, retryAfter })) return;
+  // Edits, deletions, sanctions and slow mode carry no client_id: their refusals land here.
+  actions.refused();
+  showSlowMode(standing.slowMode); // a refused choice of slow mode does not stay chosen
   showAlert(detail);
 }
 
@@ -232,6 +346,7 @@ function onFrame(frame) {
       $("you-name").textContent = you.name ?? "";
       // In a big room `online` lists only as many as fit one frame; `online_count` counts everyone.
       members.reset(frame.online ?? [], frame.online_count);
+      applyRights(frame.rights);
       applyRoom(frame.room);
       sync.welcome(frame);
       break;
@@ -263,11 +378,28 @@ function onFrame(frame) {
     case "typing":
       if (!samePerson(frame.user, you)) typing.saw(frame.user); // a namesake's typing is shown
       break;
+    case "edited":
+      sync.changed(frame.change);
+      edited(frame.message);
+      break;
     case "deleted":
-      timeline.remove(frame.seq);
+      sync.changed(frame.change);
+      deleted(frame.seq);
+      break;
+    case "changes":
+      // On a resume, before its history: what became of the messages this page holds. The cursor
+      // moves on with that history (Sync), not here: more such frames may follow.
+      for (const message of frame.edited ?? []) edited(message, { insert: false });
+      for (const seq of frame.deleted ?? []) deleted(seq);
       break;
     case "room":
       applyRoom(frame.room);
+      break;
+    case "rights":
+      applyRights(frame.rights);
+      break;
+    case "sanctioned":
+      notice(sanctionNotice(frame), "info");
       break;
     case "heartbeat":
       members.count(frame.online);
@@ -286,8 +418,10 @@ function onState(state, detail) {
   app.dataset.conn = state;
   if (state !== "open") outbox.pause();
   if (state === "gone") {
-    gone = true;
-    updateComposer();
+    standing.setGone();
+    refreshControls();
+  } else if (state === "forbidden") {
+    forbidden();
   }
 }
 
@@ -332,7 +466,7 @@ textarea.addEventListener("keydown", (event) => {
 composer.addEventListener("submit", (event) => {
   event.preventDefault();
   const body = textarea.value.replace(/\s+$/u, "");
-  if (!body.trim() || archived || gone) return;
+  if (!body.trim() || standing.closed) return;
   if (Array.from(body).length > maxBody) {
     updateCounter();
     textarea.focus();
@@ -350,6 +484,14 @@ composer.addEventListener("submit", (event) => {
 
 setupPanels(app);
 markUnreadLinks(document, { except: slug });
-updateComposer();
-socket = new RoomSocket({ slug, resumeAfter: () => sync.resumeAfter(), onFrame, onState });
+standing.setArchived(app.dataset.archived === "true");
+// The other rooms' counts; this room's come live over the socket.
+pollOnline({ except: slug });
+socket = new RoomSocket({
+  slug,
+  resumeAfter: () => sync.resumeAfter(),
+  resumeChanges: () => sync.resumeChanges(),
+  onFrame,
+  onState,
+});
 socket.start();

@@ -7,6 +7,7 @@ export const CLOSE = Object.freeze({
   RESTARTING: 1012, // the worker is restarting: come back soon, to any worker
   TRY_AGAIN: 1013, // the worker cannot reach Redis or the database: back off
   TOO_SLOW: 4008, // we did not read fast enough: resume with ?after=
+  FORBIDDEN: 4403, // not allowed in the room (members only, no guests, banned): final
   NO_ROOM: 4404, // final
   FLOOD: 4429, // too many refused frames: back off, never come straight back
   SEND_FAILED: 4500, // a frame to us could not be sent: back off
@@ -27,9 +28,14 @@ const HANDSHAKE_TIMEOUT = 10;
 // Silence longer than this many heartbeats means the connection is dead even if TCP has not noticed.
 const SILENCE_HEARTBEATS = 2.5;
 
-export function socketUrl(location, slug, after = null) {
+// The change cursor goes only with a resume: without `after` there is nothing held to bring up to date.
+export function socketUrl(location, slug, after = null, changes = null) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const query = after === null ? "" : `?after=${encodeURIComponent(after)}`;
+  let query = "";
+  if (after !== null) {
+    query = `?after=${encodeURIComponent(after)}`;
+    if (changes !== null) query += `&changes=${encodeURIComponent(changes)}`;
+  }
   return `${scheme}//${location.host}/ws/rooms/${encodeURIComponent(slug)}/${query}`;
 }
 
@@ -40,9 +46,10 @@ export function backoffDelay(attempt, random = Math.random) {
 }
 
 export class RoomSocket {
-  constructor({ slug, resumeAfter, onFrame, onState, location = window.location }) {
+  constructor({ slug, resumeAfter, resumeChanges = () => null, onFrame, onState, location = window.location }) {
     this.slug = slug;
     this.resumeAfter = resumeAfter; // () => seq or null, asked at every (re)connect
+    this.resumeChanges = resumeChanges; // () => change or null, likewise
     this.onFrame = onFrame;
     this.onState = onState;
     this.location = location;
@@ -79,7 +86,7 @@ export class RoomSocket {
     return true;
   }
 
-  // Stop for good (the page is going away, or the room does not exist).
+  // Stop for good (the page is going away, the room does not exist, or we may not be in it).
   stop(state = "closed") {
     this.stopped = true;
     window.removeEventListener("online", this.retryNow);
@@ -100,7 +107,7 @@ export class RoomSocket {
     this.detach();
     this.welcomed = false;
     this.setState("connecting", { retry: this.attempt > 0 });
-    const ws = new WebSocket(socketUrl(this.location, this.slug, this.resumeAfter()));
+    const ws = new WebSocket(socketUrl(this.location, this.slug, this.resumeAfter(), this.resumeChanges()));
     this.ws = ws;
     this.silenceLimit = HANDSHAKE_TIMEOUT;
     this.armSilence();
@@ -153,6 +160,8 @@ export class RoomSocket {
       this.setState("closed");
     } else if (code === CLOSE.NO_ROOM) {
       this.stop("gone");
+    } else if (code === CLOSE.FORBIDDEN) {
+      this.stop("forbidden"); // the same answer every time until someone changes the room or lifts a ban
     } else if (REPEATING.has(code)) {
       // Never the first step, whatever the welcome reset: at least 1 s, then 2, 4… per repeat.
       this.repeats += 1;

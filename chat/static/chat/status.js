@@ -8,6 +8,7 @@ const LABELS = {
   closing: "Closing…",
   closed: "Disconnected",
   gone: "No such room",
+  forbidden: "Not allowed",
 };
 
 export class ConnectionStatus {

@@ -4,6 +4,9 @@
 // `known` is the highest seq up to which every stored message is on screen, already asked for, or
 // in a gap waiting out its grace, so a seq left empty by a deleted message is fetched once, not at
 // every heartbeat.
+//
+// `changes` is the same for edits and deletions: the highest change up to which every one is on
+// screen. A resume asks for what came after it (`?changes=`).
 
 const PAGE = 50;
 const FILL_PAGE = 100;
@@ -31,6 +34,31 @@ export class Sync {
     this.fills = new Map(); // "after:before" -> { after, before } asked and not yet answered
     this.gaps = new Map(); // "after:before" -> { after, before, timer } seen live, not yet asked for
     this.resuming = false; // this connection's resume has sent pages, and more are to come
+    this.changes = null; // every edit and deletion up to this change is shown (null: none known)
+    this.laterChanges = new Set(); // changes seen live above `changes`, after one that went missing
+    this.welcomeChange = null; // this connection's welcome.last_change, taken once its history came
+  }
+
+  // The `changes` for the next connection; only with a resume (see resumeAfter).
+  resumeChanges() {
+    return this.started ? this.changes : null;
+  }
+
+  // A live `edited` or `deleted` frame's change. Broadcasts are at most once: if one before it was
+  // lost, the cursor waits below the hole, so that the next resume brings the lost one (and, once
+  // more, those after it: applying an edit or a deletion twice changes nothing).
+  changed(change) {
+    if (!Number.isSafeInteger(change) || this.changes === null || change <= this.changes) return;
+    this.laterChanges.add(change);
+    this.advanceChanges();
+  }
+
+  advanceChanges() {
+    while (this.laterChanges.has(this.changes + 1)) {
+      this.changes += 1;
+      this.laterChanges.delete(this.changes);
+    }
+    for (const change of this.laterChanges) if (change <= this.changes) this.laterChanges.delete(change);
   }
 
   // The `after` for the next connection: the highest seq shown, or lower if a fill was in flight
@@ -45,6 +73,9 @@ export class Sync {
 
   welcome(frame) {
     this.roomLastSeq = Number(frame.last_seq) || 0;
+    // Not yet the cursor: a resume's `changes` frames come after welcome, and the connection may
+    // drop before they do. Once its history arrives, everything up to this change is on screen.
+    this.welcomeChange = Number.isSafeInteger(frame.last_change) ? frame.last_change : null;
     this.loadingOlder = false;
     this.resuming = false; // a resume cut off with the old connection starts over
     // This connection's history starts from resumeAfter(), below every waiting gap: asking for them
@@ -90,12 +121,19 @@ export class Sync {
       const last = frame.messages.length ? frame.messages[frame.messages.length - 1].seq : null;
       this.resuming = Boolean(frame.has_more) && last !== null && last < this.roomLastSeq;
       this.known = Math.max(this.known, this.roomLastSeq, last ?? 0);
+      if (this.welcomeChange !== null) {
+        this.changes = Math.max(this.changes ?? 0, this.welcomeChange);
+        this.advanceChanges();
+      }
       this.show(frame.messages, "live");
     } else {
       // A first page, or the server could not resume from where we were: start over.
       this.resuming = false;
       this.olderAvailable = frame.has_more;
       this.known = this.roomLastSeq;
+      // The page is rebuilt as the room is now, whatever the old cursor said (a reset database).
+      this.changes = this.welcomeChange;
+      this.laterChanges.clear();
       this.show(frame.messages, "reset");
     }
   }
@@ -136,7 +174,7 @@ export class Sync {
     let low = null;
     let high = null;
     for (let seq = gap.after + 1; seq < gap.before; seq += 1) {
-      if (this.timeline.has(seq)) continue;
+      if (this.timeline.has(seq) || this.timeline.gone?.(seq)) continue; // a deleted seq stays empty
       low ??= seq;
       high = seq;
     }

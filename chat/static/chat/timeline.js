@@ -8,12 +8,23 @@ import { dayKey, formatClock, formatDay, formatFull } from "./time.js";
 // Messages closer together than this, by the same author, read as one group.
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
+// A list may hold only list items, so the separator role goes on the label inside the <li>; a
+// separator's children are presentational, hence the label's text again as its name.
+function separator(kind, text) {
+  return el("li", { className: `sep ${kind}` }, [el("span", { text, attrs: { role: "separator", "aria-label": text } })]);
+}
+
 export class Timeline {
   // `you`: the reader's <user> (from welcome); their messages are marked as theirs.
-  constructor(list, { you = null } = {}) {
+  // `decorate(item, message)`: adds what the reader may do with a message (actions.js).
+  constructor(list, { you = null, decorate = null } = {}) {
     this.list = list;
     this.you = you;
+    this.decorate = decorate;
     this.items = new Map(); // seq -> <li>
+    this.messages = new Map(); // seq -> <message> as shown
+    // Deleted seqs: a copy still on its way (a crossing broadcast, a fill) must not bring one back.
+    this.deleted = new Set();
     this.dividerAfter = null; // messages above this seq are "new"
   }
 
@@ -37,13 +48,19 @@ export class Timeline {
     return this.items.has(seq);
   }
 
+  // Deleted: never shown again.
+  gone(seq) {
+    return this.deleted.has(seq);
+  }
+
   // Insert messages (any order); returns those that were new.
   insert(messages) {
     const added = [];
     for (const message of messages) {
-      if (!Number.isSafeInteger(message.seq) || this.items.has(message.seq)) continue;
+      if (!Number.isSafeInteger(message.seq) || this.items.has(message.seq) || this.deleted.has(message.seq)) continue;
       const item = this.render(message);
       this.items.set(message.seq, item);
+      this.messages.set(message.seq, message);
       this.place(item, message.seq);
       added.push(message);
     }
@@ -51,17 +68,40 @@ export class Timeline {
     return added;
   }
 
+  // An edited message takes its old one's place; returns the new <li>, or null if it is not shown.
+  replace(message) {
+    const old = this.items.get(message.seq);
+    if (!old) return null;
+    const item = this.render(message);
+    old.before(item);
+    old.remove();
+    this.items.set(message.seq, item);
+    this.messages.set(message.seq, message);
+    this.relayout();
+    return item;
+  }
+
+  // A deleted message goes, and stays gone.
   remove(seq) {
+    this.deleted.add(seq);
     const item = this.items.get(seq);
     if (!item) return false;
     this.items.delete(seq);
+    this.messages.delete(seq);
     item.remove();
     this.relayout();
     return true;
   }
 
+  // What the reader may do changed (rights, the edit window passing): decorate every message again.
+  redecorate() {
+    if (!this.decorate) return;
+    for (const [seq, item] of this.items) this.decorate(item, this.messages.get(seq));
+  }
+
   clear() {
     this.items.clear();
+    this.messages.clear();
     this.list.replaceChildren();
   }
 
@@ -92,23 +132,31 @@ export class Timeline {
       message.author?.guest ? el("span", { className: "badge badge--muted", text: "guest" }) : null,
       time(),
     ]);
-    return el(
+    // After the text, not in the head: a message that continues its group shows no head.
+    const edited = message.edited_at ? new Date(message.edited_at) : null;
+    const mark = edited
+      ? el("time", {
+          className: "edited",
+          text: "(edited)",
+          attrs: { datetime: message.edited_at, title: `Edited ${formatFull(edited)}` },
+        })
+      : null;
+    const item = el(
       "li",
       {
-        className: mine ? "msg msg--mine" : "msg",
+        className: `msg${mine ? " msg--mine" : ""}${edited ? " msg--edited" : ""}`,
         attrs: { id: `m-${message.seq}` },
         // Grouping compares people, not names: two "bob"s in a row each get their own head.
         dataset: { seq: message.seq, author: personKey(message.author) ?? "", day: dayKey(sent), at: sent.getTime() },
       },
       [
         avatar(name),
-        el("div", { className: "msg-main" }, [
-          head,
-          el("p", { className: "body", text: message.body }),
-        ]),
+        el("div", { className: "msg-main" }, [head, el("p", { className: "body", text: message.body }), mark]),
         el("span", { className: "gutter-time" }, [time()]),
       ],
     );
+    this.decorate?.(item, message);
+    return item;
   }
 
   // Before the first message with a higher seq, so that notices stay where they happened.
@@ -135,18 +183,12 @@ export class Timeline {
       let breaks = false;
       if (item.dataset.day !== lastDay) {
         const date = new Date(Number(item.dataset.at));
-        item.before(
-          el("li", { className: "sep sep--day", attrs: { role: "separator" } }, [
-            el("span", { text: formatDay(date) }),
-          ]),
-        );
+        item.before(separator("sep--day", formatDay(date)));
         lastDay = item.dataset.day;
         breaks = true;
       }
       if (!dividerPlaced && this.dividerAfter !== null && seq > this.dividerAfter && this.hasOlderThan(seq)) {
-        item.before(
-          el("li", { className: "sep sep--new", attrs: { role: "separator" } }, [el("span", { text: "New messages" })]),
-        );
+        item.before(separator("sep--new", "New messages"));
         dividerPlaced = true;
         breaks = true;
       }
