@@ -36,7 +36,13 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	DJANGO_SECRET_KEY=typecheck $(BIN)/mypy
 
-pytest-sqlite: $(VENV)/.dev
+# axe-core for the browser suite's accessibility checks (tests/e2e/package-lock.json pins it). npm
+# extracts files with the tarball's old mtime: the touch keeps this from re-running every time.
+tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund
+	touch $@
+
+pytest-sqlite: $(VENV)/.dev tests/e2e/node_modules/axe-core/axe.min.js
 	env -u DATABASE_URL $(BIN)/pytest
 
 # The suite again on PostgreSQL, minus the browser tests: they exercise the page, not the database.
@@ -47,7 +53,7 @@ pytest-postgres: $(VENV)/.dev
 jstest:
 	node --test tests/js/
 
-e2e: $(VENV)/.dev
+e2e: $(VENV)/.dev tests/e2e/node_modules/axe-core/axe.min.js
 	$(BIN)/pytest tests/e2e
 
 # The consumer on the other layers and without daphne's internals (docs/deployment.md, "Channel layers"):

@@ -43,6 +43,7 @@ ROOMS = {
     "reading": "Reading",
     "scrolling": "Scrolling",
     "lines": "Lines",
+    "accounts": "Accounts",
 }
 
 
