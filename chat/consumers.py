@@ -289,6 +289,9 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     async def room_close(self, event: dict[str, Any]) -> None:
         """The room is gone (deleted in the admin), or a person was banned: told so on every worker at once."""
+        if self.pending is not None:
+            self.pending.append(event)  # joining: the order may be newer than the rights we read
+            return
         person = event.get("person")
         if self.joined and (person is None or person == self.identity.key):
             if person is not None:
@@ -297,6 +300,9 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     async def room_recheck(self, event: dict[str, Any]) -> None:
         """Rights in the room changed: read ours again; leave if we may no longer be here."""
+        if self.pending is not None:
+            self.pending.append(event)
+            return
         person = event.get("person")
         if not self.joined or (person is not None and person != self.identity.key):
             return
@@ -316,10 +322,13 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         self.rights, self.room = rights, rights.room
 
     async def room_frame(self, event: dict[str, Any]) -> None:
-        if event["exclude"] == self.channel_name or not self.joined:
+        if event["exclude"] == self.channel_name:
             return
         if self.pending is not None:
+            # Joining: subscribed before the history was read, so this may be newer than it.
             self.pending.append(event)
+            return
+        if not self.joined:
             return
         seq = event["seq"]
         if (seq is not None and seq <= self.floor) or self.dropped:
@@ -389,10 +398,10 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             # come. A message stored before the read may still be on its way: copies up to `floor` drop.
             self.floor = max((m.seq for m in page.messages), default=0)
         pending, self.pending = self.pending or [], None
-        # Messages in seq order; edits, deletions and presence after them, as they came: an edit
-        # of a message that waited too must not overtake it.
-        for event in sorted(pending, key=lambda e: (e["seq"] is None, e["seq"] or 0)):
-            await self.room_frame(event)
+        # Messages in seq order; then edits, deletions, presence and orders (close, re-check) as
+        # they came: an edit of a message that waited too must not overtake it.
+        for event in sorted(pending, key=lambda e: (e.get("seq") is None, e.get("seq") or 0)):
+            await self.dispatch(event)
 
     async def _post(self, request: protocol.PostMessage) -> None:
         # With a client_id a post can be repeated: a second attempt finds the first if it was stored.
@@ -530,11 +539,6 @@ def _int_param(scope: dict[str, Any], name: str) -> int | None:
     except ValueError:
         return None
     return value if 0 <= value <= protocol.MAX_SEQ else None
-
-
-def _peer(scope: dict[str, Any]) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else "?"
 
 
 @dataclass(frozen=True, slots=True)

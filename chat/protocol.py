@@ -637,7 +637,8 @@ def sanctioned_frame(sanction: Sanction) -> str:
         "guest": not sanction.person_key.startswith("u:"),
     }
     until = None if sanction.expires_at is None else timestamp(sanction.expires_at)
-    frame: SanctionedFrame = {"type": "sanctioned", "action": sanction.kind, "user": user, "until": until}  # type: ignore[typeddict-item]
+    action: Literal["mute", "ban"] = "ban" if sanction.kind == "ban" else "mute"
+    frame: SanctionedFrame = {"type": "sanctioned", "action": action, "user": user, "until": until}
     return encode(frame)
 
 

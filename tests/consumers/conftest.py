@@ -11,6 +11,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
+from chat.models import Room
 from chatsite.asgi import application
 from tests import shapes
 
@@ -70,6 +71,13 @@ async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
     yield _connect
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def room() -> Room:
+    """The room "den", for tests that need one (a test module may bring its own)."""
+    created: Room = await Room.objects.acreate(slug="den", name="Den")
+    return created
 
 
 @pytest.fixture(autouse=True)

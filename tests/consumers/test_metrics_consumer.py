@@ -52,12 +52,6 @@ LATENCY = key("chat_broadcast_latency_seconds_count")
 OPEN = key("chat_connections_open")
 
 
-@pytest.fixture
-async def room() -> Room:
-    created: Room = await Room.objects.acreate(slug="den", name="Den")
-    return created
-
-
 async def test_a_join_a_message_and_a_leave_each_move_their_counters_by_exactly_what_happened(
     connect: Connect, room: Room
 ) -> None:

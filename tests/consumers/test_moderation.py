@@ -14,18 +14,13 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import Message, Room, Sanction
+from chat.presence import presence
 from chat.protocol import Close
 from tests.consumers.conftest import Client, guest_cookie, user_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Connect = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-async def room() -> Room:
-    created: Room = await Room.objects.acreate(slug="den", name="Den")
-    return created
 
 
 async def make_user(name: str, **extra: Any) -> Any:
@@ -275,3 +270,21 @@ async def test_no_two_people_present_show_the_same_name(connect: Connect, room: 
     users = [c["user"] for c in joined["changes"]] if joined["event"] == "batch" else [joined["user"]]
     assert users[0] == second.welcome["you"]
     assert (await post(second, "hi"))["author"] == second.welcome["you"]
+
+
+async def test_a_ban_set_while_the_person_is_joining_closes_them_once_in(
+    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rights are read in the join's first trip; a ban committed after that must not be missed."""
+    tracker = presence()
+    enter = tracker.join
+
+    async def enter_while_banned(slug: str, who: Any, conn: str) -> Any:
+        change = await enter(slug, who, conn)
+        ban = Sanction(room=room, kind=Sanction.Kind.BAN, person_key=who.key, person_name=who.name)
+        await sync_to_async(services.sanction_save)(sanction=ban)
+        return change
+
+    monkeypatch.setattr(tracker, "join", enter_while_banned)
+    troll = await connect("den", join=False, cookie=await guest_cookie("troll"))
+    assert await refused_with(troll) == Close.FORBIDDEN

@@ -22,12 +22,6 @@ Connect = Callable[[bytes | None], Awaitable[tuple[bool, WebsocketCommunicator]]
 
 
 @pytest.fixture
-async def room() -> Room:
-    created: Room = await Room.objects.acreate(slug="den", name="Den")
-    return created
-
-
-@pytest.fixture
 async def connect(room: Room) -> AsyncIterator[Connect]:
     """Open the den's socket with this Origin header (None: no header) through the stack as built now."""
     opened: list[WebsocketCommunicator] = []

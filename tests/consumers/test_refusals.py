@@ -22,12 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Connect = Callable[..., Awaitable[Client]]
 
 
-@pytest.fixture
-async def room() -> Room:
-    created: Room = await Room.objects.acreate(slug="den", name="Den")
-    return created
-
-
 async def stored() -> list[str]:
     return [m.body async for m in Message.objects.order_by("seq")]
 

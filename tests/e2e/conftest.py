@@ -95,15 +95,24 @@ OpenRoom = Callable[..., ChatPage]
 
 @pytest.fixture
 def open_room(browser: Browser) -> Iterator[OpenRoom]:
-    """Open a room page in a fresh browser context (its own cookies: its own guest)."""
+    """Open a room page in a fresh browser context (its own cookies: its own guest, or `login`'s user)."""
     contexts: list[BrowserContext] = []
     pages: list[ChatPage] = []
 
-    def opener(worker: Worker, slug: str, *, connected: bool = True, **context_options: object) -> ChatPage:
+    def opener(
+        worker: Worker,
+        slug: str,
+        *,
+        connected: bool = True,
+        login: tuple[str, str] | None = None,
+        **context_options: object,
+    ) -> ChatPage:
         context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **context_options})
         contexts.append(context)
         chat = ChatPage(context.new_page(), worker)
         pages.append(chat)
+        if login is not None:
+            chat.log_in(*login)
         chat.open(slug, connected=connected)
         return chat
 

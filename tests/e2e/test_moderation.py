@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import OpenRoom
 from tests.e2e.pages import WAIT_MS, ChatPage
@@ -29,10 +29,8 @@ OpenAsModerator = Callable[[Worker, str], ChatPage]
 
 
 @pytest.fixture
-def open_as_moderator(browser: Browser, chat_site: Site) -> Iterator[OpenAsModerator]:
+def open_as_moderator(open_room: OpenRoom, chat_site: Site) -> OpenAsModerator:
     """Open a room page as a registered user made one of the room's moderators, logged in by the form."""
-    contexts: list[BrowserContext] = []
-    pages: list[ChatPage] = []
 
     def opener(worker: Worker, slug: str) -> ChatPage:
         name = f"mod-{uuid.uuid4().hex[:8]}"
@@ -42,19 +40,9 @@ def open_as_moderator(browser: Browser, chat_site: Site) -> Iterator[OpenAsModer
             f"user = get_user_model().objects.create_user({name!r}, password={PASSWORD!r})\n"
             f"Room.objects.get(slug={slug!r}).moderators.add(user)\n"
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        contexts.append(context)
-        chat = ChatPage(context.new_page(), worker)
-        pages.append(chat)
-        chat.log_in(name, PASSWORD)
-        chat.open(slug)
-        return chat
+        return open_room(worker, slug, login=(name, PASSWORD))
 
-    yield opener
-    for chat in pages:
-        chat.assert_no_script_ran()
-    for context in contexts:
-        context.close()
+    return opener
 
 
 def test_an_edit_from_the_page_reaches_the_reader_on_the_other_worker_and_stays_after_a_reload(
