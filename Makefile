@@ -45,9 +45,10 @@ tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json tests/e2e/pac
 pytest-sqlite: $(VENV)/.dev tests/e2e/node_modules/axe-core/axe.min.js
 	env -u DATABASE_URL $(BIN)/pytest
 
-# The suite again on PostgreSQL, minus the browser tests: they exercise the page, not the database.
+# The suite again on PostgreSQL, minus the browser tests (they exercise the page, not the database)
+# and the modules marked database_agnostic (the protocol, Redis, daphne).
 pytest-postgres: $(VENV)/.dev
-	DATABASE_URL=$(PG_URL) $(BIN)/pytest -m "not e2e"
+	DATABASE_URL=$(PG_URL) $(BIN)/pytest -m "not e2e and not database_agnostic"
 
 # The page's client logic, with Node's own test runner (no npm packages).
 jstest:
@@ -58,14 +59,15 @@ e2e: $(VENV)/.dev tests/e2e/node_modules/axe-core/axe.min.js
 
 # The consumer on the other layers and without daphne's internals (docs/deployment.md, "Channel layers"):
 # cross-worker delivery, resume after a SIGKILL and presence on channels-redis's pub/sub layer; the
-# consumer tests on Channels' own in-memory layer; both again through plain ASGI send.
+# consumer tests on Channels' own in-memory layer; real workers again through plain ASGI send (the
+# consumer tests need no second run for that: without daphne they always send through ASGI).
 LAYER_TESTS := tests/integration/test_delivery.py tests/integration/test_fanout.py \
 	tests/integration/test_faults.py::test_killing_a_worker_loses_no_message_and_doubles_none \
 	tests/integration/test_faults.py::test_users_of_a_killed_worker_leave_the_room_within_ttl_and_two_heartbeats
 pytest-layers: $(VENV)/.dev
 	env -u DATABASE_URL CHAT_TEST_CHANNEL_LAYER=pubsub $(BIN)/pytest $(LAYER_TESTS)
 	env -u DATABASE_URL CHAT_CHANNEL_LAYER=memory $(BIN)/pytest tests/consumers
-	env -u DATABASE_URL CHAT_DIRECT_TRANSPORT=0 $(BIN)/pytest tests/consumers tests/integration/test_delivery.py \
+	env -u DATABASE_URL CHAT_DIRECT_TRANSPORT=0 $(BIN)/pytest tests/integration/test_delivery.py \
 		tests/integration/test_fanout.py tests/integration/test_faults.py tests/integration/test_hostile_input.py
 
 test: services lint typecheck jstest pytest-sqlite pytest-postgres pytest-layers

@@ -107,9 +107,9 @@ def new_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[NewPa
         context.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def rooms(chat_site: Site) -> tuple[str, str]:
-    """A room with a conversation and an archived room, unique to this test."""
+    """A room with a conversation and an archived room, for this module's tests (they only read them)."""
     suffix = uuid.uuid4().hex[:8]
     slug, archived = f"a11y-talk-{suffix}", f"a11y-archived-{suffix}"
     chat_site.shell(SEED.format(slug=slug, archived=archived, suffix=suffix))

@@ -22,7 +22,7 @@ from tests import shapes
 from tests.client import DIRECT, ORIGIN
 from tests.servers import Site, site
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database_agnostic]
 
 DAPHNE_LIMIT = 1024 * 1024
 # Each control character is six bytes of JSON ("\u0001"): 50 of these made a 1.2 MB first page.

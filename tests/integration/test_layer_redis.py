@@ -14,7 +14,7 @@ from chat.layers import RedisFanoutChannelLayer
 from tests.integration.conftest import layer_member
 from tests.servers import REDIS_URL
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database_agnostic]
 
 
 @pytest.fixture

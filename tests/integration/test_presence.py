@@ -13,6 +13,8 @@ from chat.presence import LocalPresence, Presence, RedisPresence
 from chat.protocol import user_dict
 from tests.servers import REDIS_URL, delete_prefix
 
+pytestmark = pytest.mark.database_agnostic
+
 ALICE = Identity(key="g:alice", name="alice", guest=True)
 BOB = Identity(key="u:7", name="bob", guest=False)
 

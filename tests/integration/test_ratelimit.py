@@ -13,6 +13,8 @@ import redis
 from chat.ratelimit import RedisRateLimiter
 from tests.servers import REDIS_URL, delete_prefix, free_port
 
+pytestmark = pytest.mark.database_agnostic
+
 
 @pytest.fixture
 def prefix() -> Iterator[str]:

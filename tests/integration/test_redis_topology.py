@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,14 +32,7 @@ from tests.integration.conftest import (
 from tests.integration.test_faults import assert_holds_exactly, wait_for_health
 from tests.servers import FAST_CLIENTS, Site, site
 
-pytestmark = [
-    pytest.mark.integration,
-    # What these test is Redis, not the database: the SQLite pass runs them, the PostgreSQL pass need not.
-    pytest.mark.skipif(
-        os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-        reason="Redis topology: run in the SQLite pass",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.database_agnostic]
 
 HEARTBEAT = 1.0
 PRESENCE_TTL = 3.0

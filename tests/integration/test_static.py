@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.servers import ROOT
+
+pytestmark = pytest.mark.database_agnostic
 
 
 def test_collected_modules_import_hashed_siblings(tmp_path: Path) -> None:

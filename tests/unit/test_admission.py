@@ -9,6 +9,8 @@ from django.test import override_settings
 
 from chat.admission import OpenSockets, client_address
 
+pytestmark = pytest.mark.database_agnostic
+
 
 def scope(peer: str, *forwarded: str) -> dict[str, Any]:
     return {"client": (peer, 50000), "headers": [(b"x-forwarded-for", value.encode()) for value in forwarded]}

@@ -9,6 +9,8 @@ import pytest
 
 from chat.protocol import Close
 
+pytestmark = pytest.mark.database_agnostic
+
 SOCKET_JS = Path(__file__).resolve().parents[2] / "chat" / "static" / "chat" / "socket.js"
 CLOSE_OBJECT = re.compile(r"export const CLOSE = Object\.freeze\(\{(?P<body>.*?)\}\);", re.DOTALL)
 ENTRY = re.compile(r"^\s*(?P<name>[A-Z][A-Z0-9_]*)\s*:\s*(?P<code>\d+)\s*$")

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+pytestmark = pytest.mark.database_agnostic
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The production environment of docs/security.md ("Production settings"), behind one TLS proxy.

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from chat.layers import InMemoryFanoutChannelLayer
+
+pytestmark = pytest.mark.database_agnostic
 
 
 async def test_group_message_reaches_each_attached_member_once_as_the_same_dict() -> None:

@@ -11,6 +11,8 @@ import pytest
 from chat import broadcast, protocol, worker
 from tests import shapes
 
+pytestmark = pytest.mark.database_agnostic
+
 WINDOW = 0.05
 
 

@@ -10,6 +10,8 @@ from chat.models import Message, Room
 from chat.protocol import HistoryQuery, PostMessage, ProtocolError, Typing, parse_inbound
 from chat.rights import Rights
 
+pytestmark = pytest.mark.database_agnostic
+
 
 def parse(text: str | None) -> protocol.Inbound:
     return parse_inbound(text, max_body=10)

@@ -25,6 +25,8 @@ from chat.protocol import HistoryQuery, PostMessage, ProtocolError, Typing, pars
 from tests import shapes
 from tests.unit.test_protocol import everyones_rights
 
+pytestmark = pytest.mark.database_agnostic
+
 # The codes parse_inbound may raise (docs/protocol.md, "Error codes", less those only the consumer sends).
 PARSE_CODES = {"bad_json", "bad_request", "unknown_type", "empty", "too_long", "bad_text"}
 # daphne's default --websocket-max-message-size: a bigger frame is not sent, the connection fails.

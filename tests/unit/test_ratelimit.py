@@ -8,6 +8,8 @@ from django.test import override_settings
 from chat import ratelimit
 from chat.ratelimit import LocalRateLimiter, TokenBucket, parse_rate
 
+pytestmark = pytest.mark.database_agnostic
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:

@@ -8,6 +8,8 @@ import pytest
 
 from chat import shards
 
+pytestmark = pytest.mark.database_agnostic
+
 A, B, C = "redis://10.0.0.1:6379/0", "redis://10.0.0.2:6379/0", "redis://10.0.0.3:6379/0"
 ROOMS = [f"room-{i}" for i in range(3000)]
 

@@ -13,6 +13,8 @@ import pytest
 from chat import transport
 from chat.transport import Transport, text_frame
 
+pytestmark = pytest.mark.database_agnostic
+
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
 def test_text_frame_header_encodes_every_length_class(size: int) -> None:
