@@ -6,8 +6,10 @@ prefix unique to the run, and only keys under that prefix are ever deleted.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -123,26 +125,76 @@ class Site:
             worker.stop()
 
 
-def _database_url(tmp: Path) -> tuple[str, str | None]:
-    """A fresh database for the site, like the suite's own: PostgreSQL if DATABASE_URL says so."""
-    base = os.environ.get("DATABASE_URL", "")
-    if base.startswith(("postgres://", "postgresql://")):
-        import psycopg
+def _is_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
+
+def _server_url(name: str) -> str:
+    return os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
+
+
+def _admin_execute(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_server_url("postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@dataclass(frozen=True)
+class _Template:
+    database: str  # a SQLite file, or a PostgreSQL database name
+    static_root: Path
+
+
+_template: _Template | None = None
+
+
+def _prepared() -> _Template:
+    """One migrated database and one collected static root per test run: each site starts from copies.
+
+    Migrating and collecting took seconds per site, for every module of every pass; the result is
+    the same each time. Removed (the PostgreSQL template dropped) when the run ends.
+    """
+    global _template
+    if _template is not None:
+        return _template
+    work = Path(tempfile.mkdtemp(prefix="chat-template-"))
+    atexit.register(shutil.rmtree, work, True)
+    if _is_postgres():
+        database = f"chat_template_{uuid.uuid4().hex[:10]}"
+        _admin_execute(f'CREATE DATABASE "{database}"')
+        atexit.register(_drop_database, database)
+        url = _server_url(database)
+    else:
+        database = str(work / "template.sqlite3")
+        url = f"sqlite:///{database}"
+    prepare = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_", "REDIS_", "CHAT_"))},
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DJANGO_SECRET_KEY": "test-secret-key",
+        "DJANGO_DEBUG": "0",
+        "CHAT_SINGLE_PROCESS": "1",
+        "DATABASE_URL": url,
+        "DJANGO_STATIC_ROOT": str(work / "static"),
+    }
+    for args in (("migrate", "-v0"), ("collectstatic", "--noinput", "-v0")):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=prepare, capture_output=True, check=True)
+    _template = _Template(database=database, static_root=work / "static")
+    return _template
+
+
+def _database_url(tmp: Path, template: _Template) -> tuple[str, str | None]:
+    """A fresh, migrated database for the site, like the suite's own: PostgreSQL if DATABASE_URL says so."""
+    if _is_postgres():
         name = f"chat_site_{uuid.uuid4().hex[:10]}"
-        admin_url = base.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return base.rsplit("/", 1)[0] + f"/{name}", name
+        _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
+        return _server_url(name), name
+    shutil.copyfile(template.database, tmp / "site.sqlite3")
     return f"sqlite:///{tmp / 'site.sqlite3'}", None
 
 
 def _drop_database(name: str) -> None:
-    import psycopg
-
-    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def delete_prefix(redis_url: str, prefix: str) -> None:
@@ -160,7 +212,6 @@ def site(redis_url: str | None = REDIS_URL, **extra_env: str) -> Iterator[Site]:
     """A migrated deployment; workers are added by the test and all stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="chat-site-") as tmpdir:
         tmp = Path(tmpdir)
-        database_url, pg_name = _database_url(tmp)
         prefix = f"t{uuid.uuid4().hex[:10]}"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
@@ -168,9 +219,7 @@ def site(redis_url: str | None = REDIS_URL, **extra_env: str) -> Iterator[Site]:
             "DJANGO_SECRET_KEY": "test-secret-key",
             "DJANGO_DEBUG": "0",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_STATIC_ROOT": str(tmp / "static"),
             "DJANGO_LOG_LEVEL": "INFO",
-            "DATABASE_URL": database_url,
             "CHAT_LAYER_PREFIX": prefix,
             "PYTHONUNBUFFERED": "1",
             **extra_env,
@@ -187,10 +236,11 @@ def site(redis_url: str | None = REDIS_URL, **extra_env: str) -> Iterator[Site]:
             env["CHAT_CHANNEL_LAYER"] = os.environ.get("CHAT_TEST_CHANNEL_LAYER") or "fanout"
         else:
             env["CHAT_SINGLE_PROCESS"] = "1"  # a production-mode worker without Redis refuses to start otherwise
+        template = _prepared()
+        env["DJANGO_STATIC_ROOT"] = str(template.static_root)  # read only, the same for every site
+        env["DATABASE_URL"], pg_name = _database_url(tmp, template)
         deployment = Site(env=env, tmp=tmp)
         try:
-            deployment.manage("migrate", "-v0")
-            deployment.manage("collectstatic", "--noinput", "-v0")
             yield deployment
         finally:
             deployment.stop()
