@@ -60,6 +60,20 @@ class ChatPage:
         for text in texts:
             self.send(text)
 
+    def send_burst(self, texts: list[str]) -> None:
+        """Send through the composer all at once, in one turn of the page's loop: faster than any budget."""
+        self.page.evaluate(
+            """(texts) => {
+                const form = document.getElementById("composer");
+                const box = document.getElementById("body");
+                for (const text of texts) {
+                    box.value = text;
+                    form.requestSubmit();
+                }
+            }""",
+            texts,
+        )
+
     def expect_messages(self, texts: list[str], timeout: float = WAIT_MS) -> None:
         """Exactly these messages, in this order: none missing, none twice, nothing else."""
         expect(self.bodies).to_have_text(texts, timeout=timeout)
