@@ -38,7 +38,7 @@ class Rights:
     """One person's standing in one room, as read at one moment."""
 
     room: Room  # the room's row as read with the rights (archived, slow mode, kind)
-    member: bool  # listed member (or moderator) of the room
+    member: bool  # listed among the room's members
     moderator: bool  # a moderator of the room, or staff
     banned: bool
     muted: bool

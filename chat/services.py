@@ -186,7 +186,8 @@ def message_remove(*, room_id: int, remover: Identity, seq: int) -> Message:
 
 
 def _tombstone(message: Message) -> None:
-    # The row stays, without its body, so that a resuming client learns of the deletion (chat.rights).
+    # The row stays, without its body, so that a resuming client learns of the deletion
+    # (docs/protocol.md, "Edits and deletions").
     message.body, message.deleted_at, message.change = "", timezone.now(), _next_change(message.room_id)
     message.save(update_fields=["body", "deleted_at", "change"])
 
