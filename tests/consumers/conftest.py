@@ -12,6 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
 from chat.models import Room
+from chat.presence import presence
 from chatsite.asgi import application
 from tests import shapes
 
@@ -78,6 +79,33 @@ async def room() -> Room:
     """The room "den", for tests that need one (a test module may bring its own)."""
     created: Room = await Room.objects.acreate(slug="den", name="Den")
     return created
+
+
+WhileJoining = Callable[[Callable[[Any], Awaitable[None]]], None]
+
+
+@pytest.fixture
+def while_joining(monkeypatch: pytest.MonkeyPatch) -> WhileJoining:
+    """Run `action(who)` once, inside the next join: after its reads and its presence write.
+
+    That is the window a join must cover: whatever happens in it is newer than the history and the
+    rights the join read, and must still reach the joiner.
+    """
+    tracker = presence()
+    enter = tracker.join
+
+    def install(action: Callable[[Any], Awaitable[None]]) -> None:
+        pending = [action]
+
+        async def join(slug: str, who: Any, conn: str) -> Any:
+            change = await enter(slug, who, conn)
+            if pending:
+                await pending.pop()(who)
+            return change
+
+        monkeypatch.setattr(tracker, "join", join)
+
+    return install
 
 
 @pytest.fixture(autouse=True)

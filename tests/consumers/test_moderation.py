@@ -14,9 +14,8 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import Message, Room, Sanction
-from chat.presence import presence
 from chat.protocol import Close
-from tests.consumers.conftest import Client, guest_cookie, user_cookie
+from tests.consumers.conftest import Client, WhileJoining, guest_cookie, user_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -273,18 +272,14 @@ async def test_no_two_people_present_show_the_same_name(connect: Connect, room: 
 
 
 async def test_a_ban_set_while_the_person_is_joining_closes_them_once_in(
-    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+    connect: Connect, room: Room, while_joining: WhileJoining
 ) -> None:
     """Rights are read in the join's first trip; a ban committed after that must not be missed."""
-    tracker = presence()
-    enter = tracker.join
 
-    async def enter_while_banned(slug: str, who: Any, conn: str) -> Any:
-        change = await enter(slug, who, conn)
-        ban = Sanction(room=room, kind=Sanction.Kind.BAN, person_key=who.key, person_name=who.name)
-        await sync_to_async(services.sanction_save)(sanction=ban)
-        return change
+    async def ban(who: Any) -> None:
+        sanction = Sanction(room=room, kind=Sanction.Kind.BAN, person_key=who.key, person_name=who.name)
+        await sync_to_async(services.sanction_save)(sanction=sanction)
 
-    monkeypatch.setattr(tracker, "join", enter_while_banned)
+    while_joining(ban)
     troll = await connect("den", join=False, cookie=await guest_cookie("troll"))
     assert await refused_with(troll) == Close.FORBIDDEN

@@ -15,9 +15,8 @@ from django.test import override_settings
 from chat import broadcast, protocol, services, worker
 from chat.identity import GUEST_NAME_KEY
 from chat.models import Message, Room
-from chat.presence import presence
 from chatsite.asgi import application
-from tests.consumers.conftest import Client
+from tests.consumers.conftest import Client, WhileJoining
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -320,21 +319,17 @@ async def test_messages_stored_during_replay_arrive_once_after_the_history(conne
 
 
 async def test_a_message_stored_after_the_history_was_read_but_before_the_join_ends_arrives_live(
-    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+    connect: Connect, room: Room, while_joining: WhileJoining
 ) -> None:
     """The history is read in the join's first trip: a message stored while presence is written must arrive live."""
-    tracker = presence()
-    enter = tracker.join
 
-    async def enter_while_someone_posts(slug: str, who: Any, conn: str) -> Any:
-        change = await enter(slug, who, conn)
+    async def post_meanwhile(who: Any) -> None:
         message, _ = await sync_to_async(services.message_create)(
             room_id=room.pk, author=_ghost(), body="meanwhile", client_id=None
         )
         await broadcast.message_stored(message, room_slug="den")
-        return change
 
-    monkeypatch.setattr(tracker, "join", enter_while_someone_posts)
+    while_joining(post_meanwhile)
     alice = await connect("den")
     assert alice.history["messages"] == []
     assert (await alice.expect("message"))["body"] == "meanwhile"
