@@ -24,9 +24,16 @@ case $SC in # as in run.sh
   rooms)    W=2; ARGS=(--rooms 20 --clients-per-room 10 --senders-per-room 1 --rate 5 --duration 20 --warmup 3 --drain 10) ;;
   bigroom)  W=2; ARGS=(--rooms 1 --clients-per-room 500 --senders-per-room 1 --rate 20 --duration 20 --warmup 3 --drain 15) ;;
   saturate) W=2; ARGS=(--rooms 1 --clients-per-room 200 --senders-per-room 4 --rate ${RATE:-25} --duration 20 --warmup 3 --drain 10) ;;
-  *) echo "profile: scenario rooms, bigroom or saturate (one step at 25/s)" >&2; exit 2 ;;
+  # The join path: the sampling starts with the connects (after the harness's warm-up connection)
+  # and lasts CONNECT_S seconds. idle and storm as in the shared compare.sh.
+  idle)     W=1; ARGS=(--idle --connections 2000 --rooms 20 --hold 5 --connect-concurrency 50) ;;
+  storm)    W=2; ARGS=(--rooms 20 --clients-per-room 100 --senders-per-room 1 --rate 2 --duration 5 --warmup 1 --drain 10 --connect-concurrency 500) ;;
+  *) echo "profile: scenario rooms, bigroom, saturate (one step at 25/s), idle or storm" >&2; exit 2 ;;
 esac
-WINDOW=20
+case $SC in
+  idle | storm) LEAD_S=1; RECORD_S=${CONNECT_S:-8} ;;
+  *) LEAD_S=6; RECORD_S=14 ;; # after joining (a few s) and the warm-up (3 s), inside the 20 s window
+esac
 OUTDIR=$HERE/results/profile-$(date +%Y%m%d-%H%M%S)-$TOOL-$SC
 mkdir -p "$OUTDIR"
 REDIS_PID=$(redis-cli -h 127.0.0.1 -p 6379 info server | awk -F: '/^process_id/{print $2}' | tr -d '\r')
@@ -59,10 +66,8 @@ sleep 1
 node loadgen.mjs --label ours --scenario "$SC" --ports "$ports" --room-prefix "$ROOM_PREFIX" \
   --server-pids "$PIDS" --aux-pids "$REDIS_PID" --out "$OUTDIR/loadgen.jsonl" "${ARGS[@]}" > /dev/null &
 LG=$!
-# the window starts after joining (a few s) and the warm-up (3 s); sample inside it
-sleep 6
+sleep $LEAD_S
 declare -A CPU0 PORT
-RECORD_S=$((WINDOW - 6))
 if [ "$TOOL" = py-spy ]; then
   for pid in $(cat run/ours.pids); do
     CPU0[$pid]=$(awk '{print $14 + $15}' /proc/"$pid"/stat)

@@ -38,6 +38,9 @@ export CHAT_LAYER_PREFIX=bench
 # Documented deviation (docs/performance.md): the default 20 messages / 10 s per connection would
 # refuse the bench senders (up to 100 msg/s each).
 export CHAT_RATE_LIMIT=100000/1
+# Likewise the hard cap on raw inbound frames per connection (default 200 / 10 s): saturate's
+# senders post up to 200 frames/s each, which no person types.
+export CHAT_INBOUND_FRAME_LIMIT=1000000/1
 export PYTHONUNBUFFERED=1
 # As deployed, static files are collected (prepare.py); into bench scratch, not the project's folder.
 export DJANGO_STATIC_ROOT=$PROJECT_ROOT/bench/run/static
