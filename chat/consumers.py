@@ -14,6 +14,7 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from redis.exceptions import RedisError
 
 from chat import admission, broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
@@ -125,8 +126,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             return
         after, since = _int_param(self.scope, "after"), _int_param(self.scope, "changes")
         try:
-            # One trip to the database pool: who, their rights (the room's row with them), the history.
-            self.identity, rights, start = await db.run_idempotent(_join_reads, slug, self.scope, after, since)
+            self.identity, rights, start = await self._join_reads(slug, after, since)
         except db.LOST as exc:
             logger.warning("cannot join %s: database unavailable: %r", slug, exc)
             await self.base_send({"type": "websocket.accept"})
@@ -177,6 +177,27 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 # The joiner is in; the others' lists catch up with the next change or heartbeat.
                 metrics.redis_error("broadcast")
                 logger.warning("join of %s in %s not announced: %r", self.identity.name, self.room.slug, exc)
+
+    async def _join_reads(
+        self, slug: str, after: int | None, since: int | None
+    ) -> tuple[Identity, Rights | None, _Start | None]:
+        """Who, their rights and (if they may stay) the history: from what this worker holds of the
+        room if it is live here (chat.snapshots), else in one trip to the database pool."""
+        snapshot = await worker.worker().snapshots.get(slug) if after is None else None
+        if snapshot is not None:
+            try:
+                identity = identity_from_scope(self.scope)
+            except SynchronousOnlyOperation:
+                snapshot = None  # a session not loaded yet (no AuthMiddleware before us): read it there
+        if snapshot is None:
+            return await db.run_idempotent(_join_reads, slug, self.scope, after, since)
+        rights = snapshot.rules.rights(identity)
+        if rights.join_refusal(identity) is not None:
+            return identity, rights, None
+        history = list(snapshot.history)
+        last_seq, last_change = snapshot.last_seq, snapshot.last_change
+        start = _Start(history, snapshot.has_more, last_seq, last_change, since=0, behind=False, changes=[])
+        return identity, rights, start
 
     async def _take_a_distinct_name(self, slug: str, change: Change) -> Change:
         """A guest named like someone else present joins again under a suffixed name (chat.identity)."""
@@ -263,6 +284,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await admission.open_sockets().close(self.identity.key, self.channel_name)
         if self.subscribed and not self.joined:  # refused after subscribing
             self.subscribed = False
+            worker.worker().release(self.slug)
             with contextlib.suppress(RedisError, OSError):
                 await self.channel_layer.group_discard(broadcast.room_group(self.slug), self.channel_name)
         if self.joined:
@@ -353,13 +375,15 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     async def _replay(self, start: _Start, after: int | None, online: list[dict[str, Any]]) -> None:
         """Send welcome and history, then what arrived meanwhile: no gap, no duplicate."""
-        room_id = self.room.pk
-        page, last_seq, last_change = start.page, start.last_seq, start.last_change
+        room_id, slug = self.room.pk, self.room.slug
+        history, has_more = start.history, start.has_more
+        last_seq, last_change = start.last_seq, start.last_change
         # Too far behind, or ahead of the room (its database was reset): start over.
         reset = after is not None and (start.behind or after > last_seq or start.since > last_change)
         resumed = after is not None and not reset
         if reset:
-            page = await db.run_idempotent(selectors.message_page, room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT)
+            limit = settings.CHAT_HISTORY_LIMIT
+            history, has_more = await db.run_idempotent(_page_encoded, room_id=room_id, slug=slug, limit=limit)
         await self.send_frame(
             protocol.welcome_frame(
                 rights=self.rights,
@@ -370,7 +394,6 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
                 heartbeat=settings.CHAT_HEARTBEAT_SECONDS,
             )
         )
-        slug = self.room.slug
         if resumed and start.changes:
             # Before the history: what changed of the messages the client already holds.
             for text in protocol.changes_frames(start.changes, room_slug=slug, last_change=last_change):
@@ -381,22 +404,24 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             # or still to come. Every page but the last says has_more.
             floor = after or 0
             while True:
-                upto = [m for m in page.messages if m.seq <= last_seq]
-                more = page.has_more and len(upto) == len(page.messages) and bool(upto) and upto[-1].seq < last_seq
-                frame = protocol.history_frame(upto, room_slug=slug, has_more=more, resumed=True)
+                upto = [m for m in history if m[0] <= last_seq]
+                more = has_more and len(upto) == len(history) and bool(upto) and upto[-1][0] < last_seq
+                frame = protocol.history_frame_encoded(upto, has_more=more, resumed=True)
                 await self.send_frame(frame.text)
-                floor = max((m.seq for m in frame.messages), default=floor)
-                if not (more or len(frame.messages) < len(upto)) or self.closing:
+                floor = max(frame.seqs, default=floor)
+                if not (more or len(frame.seqs) < len(upto)) or self.closing:
                     break
-                page = await db.run_idempotent(selectors.message_page, room_id=room_id, after=floor, limit=RESUME_PAGE)
+                history, has_more = await db.run_idempotent(
+                    _page_encoded, room_id=room_id, slug=slug, after=floor, limit=RESUME_PAGE
+                )
             self.floor = floor
         else:
-            frame = protocol.history_frame(page.messages, room_slug=slug, has_more=page.has_more, reset=reset)
+            frame = protocol.history_frame_encoded(history, has_more=has_more, reset=reset)
             await self.send_frame(frame.text)
             # The history holds every message stored before it was read (seqs commit in order). Any
             # message stored later is broadcast after we subscribed: it is in `pending` or still to
             # come. A message stored before the read may still be on its way: copies up to `floor` drop.
-            self.floor = max((m.seq for m in page.messages), default=0)
+            self.floor = max((seq for seq, _ in history), default=0)
         pending, self.pending = self.pending or [], None
         # Messages in seq order; then edits, deletions, presence and orders (close, re-check) as
         # they came: an edit of a message that waited too must not overtake it.
@@ -543,7 +568,8 @@ def _int_param(scope: dict[str, Any], name: str) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class _Start:
-    page: selectors.Page  # the history a connection starts with
+    history: list[protocol.Encoded]  # the history a connection starts with, oldest first
+    has_more: bool
     last_seq: int
     last_change: int
     since: int  # the client's changes cursor (0 without one)
@@ -565,10 +591,10 @@ def _join_reads(
 def _initial_page(room: Room, after: int | None, since: int | None) -> _Start:
     # The room's counters come from the row read with the rights, after subscribing: anything
     # stored later is broadcast to this connection.
-    last_seq, last_change, room_id = room.last_seq, room.last_change, room.pk
+    last_seq, last_change, room_id, slug = room.last_seq, room.last_change, room.pk, room.slug
     if after is None:
-        page = selectors.message_page(room_id=room_id, limit=settings.CHAT_HISTORY_LIMIT)
-        return _Start(page, last_seq, last_change, since=0, behind=False, changes=[])
+        history, has_more = _page_encoded(room_id=room_id, slug=slug, limit=settings.CHAT_HISTORY_LIMIT)
+        return _Start(history, has_more, last_seq, last_change, since=0, behind=False, changes=[])
     behind = selectors.message_count_exceeds(room_id=room_id, after=after, count=settings.CHAT_RESUME_LIMIT)
     changes: list[Message] = []
     if since is not None and since < last_change and not behind:
@@ -578,5 +604,14 @@ def _initial_page(room: Room, after: int | None, since: int | None) -> _Start:
         # More changes than a resume carries: the client starts over from the newest page.
         behind = len(changes) > settings.CHAT_RESUME_LIMIT
     limit = min(RESUME_PAGE, settings.CHAT_RESUME_LIMIT)
+    history, has_more = _page_encoded(room_id=room_id, slug=slug, after=after, limit=limit)
+    changes = [] if behind else changes
+    return _Start(history, has_more, last_seq, last_change, since=since or 0, behind=behind, changes=changes)
+
+
+def _page_encoded(
+    *, room_id: int, slug: str, after: int | None = None, limit: int
+) -> tuple[list[protocol.Encoded], bool]:
+    """selectors.message_page, encoded for sending (in the pool's thread, off the event loop)."""
     page = selectors.message_page(room_id=room_id, after=after, limit=limit)
-    return _Start(page, last_seq, last_change, since=since or 0, behind=behind, changes=[] if behind else changes)
+    return protocol.messages_encoded(page.messages, room_slug=slug), page.has_more

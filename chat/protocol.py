@@ -532,10 +532,19 @@ def welcome_frame(
     return (head[: -len(b"[]}")] + b"[" + b",".join(listed) + b"]}").decode()
 
 
+# A stored message ready to send: its seq and its JSON (message_bytes). A worker's room snapshot
+# (chat.snapshots) holds its history this way, so that a join only joins bytes.
+Encoded = tuple[int, bytes]
+
+
+def messages_encoded(messages: Sequence[Message], *, room_slug: str) -> list[Encoded]:
+    return [(m.seq, message_bytes(m, room_slug=room_slug)) for m in messages]
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryFrame:
     text: str
-    messages: Sequence[Message]  # those the frame carries: all given, or as many as fit
+    seqs: Sequence[int]  # of the messages the frame carries: all given, or as many as fit
 
 
 def history_frame(
@@ -547,12 +556,25 @@ def history_frame(
     reset: bool = False,
     query: HistoryQuery | None = None,
 ) -> HistoryFrame:
-    """A page of messages (oldest first), cut to PAGE_BYTES; a cut page says `has_more`.
+    """A page of messages (oldest first), cut to PAGE_BYTES; a cut page says `has_more`."""
+    encoded = messages_encoded(messages, room_slug=room_slug)
+    return history_frame_encoded(encoded, has_more=has_more, resumed=resumed, reset=reset, query=query)
+
+
+def history_frame_encoded(
+    messages: Sequence[Encoded],
+    *,
+    has_more: bool,
+    resumed: bool = False,
+    reset: bool = False,
+    query: HistoryQuery | None = None,
+) -> HistoryFrame:
+    """As history_frame, from encoded messages.
 
     A page that goes back in time (no `after`) keeps its newest messages, one that goes forward
     (`after`, a resume) its oldest, so that the next page continues where this one stopped.
     """
-    parts = [message_bytes(m, room_slug=room_slug) for m in messages]
+    parts = [part for _, part in messages]
     forward = resumed or (query is not None and query.after is not None)
     count = _fit(parts, newest=not forward)
     if count < len(parts):
@@ -568,7 +590,7 @@ def history_frame(
         }
     )
     text = b'{"type":"history","messages":[' + b",".join(parts) + b"]," + tail[1:]
-    return HistoryFrame(text=text.decode(), messages=messages)
+    return HistoryFrame(text=text.decode(), seqs=[seq for seq, _ in messages])
 
 
 def ack_frame(*, client_id: str, seq: int) -> str:

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from chat import admission, broadcast, db, metrics, protocol, selectors
 from chat.presence import presence
+from chat.snapshots import RoomSnapshots
 
 if TYPE_CHECKING:
     from chat.consumers import RoomConsumer
@@ -73,6 +74,14 @@ class Worker:
         # Rooms whose presence window is open: changes wait there to go out together.
         self._windows: dict[str, _Changes] = {}
         self._flushers: set[asyncio.Task[None]] = set()
+        self._snapshots: RoomSnapshots | None = None
+
+    @property
+    def snapshots(self) -> RoomSnapshots:
+        """What this worker holds of the rooms live on it, for joins (made with the first join)."""
+        if self._snapshots is None:
+            self._snapshots = RoomSnapshots()
+        return self._snapshots
 
     def register(self, slug: str, consumer: RoomConsumer) -> bool:
         """Serve this consumer's room; False once the worker is shutting down (send it away)."""
@@ -137,6 +146,12 @@ class Worker:
             members.pop(consumer.channel_name, None)
             if not members:
                 del self.rooms[slug]
+        self.release(slug)
+
+    def release(self, slug: str) -> None:
+        """A connection to the room is gone (or was refused): with nobody left here, stop holding the room."""
+        if slug not in self.rooms and self._snapshots is not None:
+            self._snapshots.forget(slug)
 
     def _hook_shutdown(self) -> None:
         # Under daphne, Twisted runs "before shutdown" triggers on SIGTERM/SIGINT and waits for
@@ -186,6 +201,8 @@ class Worker:
         if not slugs:
             return
         last_seqs = await db.run(selectors.room_last_seqs, slugs=slugs)
+        for slug, last_seq in last_seqs.items():
+            self.snapshots.check(slug, last_seq)
         try:
             sockets = [(c.identity.key, c.channel_name) for members in self.rooms.values() for c in members.values()]
             await admission.open_sockets().refresh(sockets)

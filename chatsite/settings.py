@@ -260,6 +260,9 @@ CHAT_MAX_BODY = env.int("CHAT_MAX_BODY", default=4000)
 CHAT_HISTORY_LIMIT = 50
 CHAT_RESUME_LIMIT = env.int("CHAT_RESUME_LIMIT", default=500)
 CHAT_HEARTBEAT_SECONDS = env.float("CHAT_HEARTBEAT_SECONDS", default=15.0)
+# How long a worker lets people into a room from what it holds of it at most, before reading it
+# again (chat.snapshots); 0 reads the database at every join.
+CHAT_ROOM_SNAPSHOT_SECONDS = env.float("CHAT_ROOM_SNAPSHOT_SECONDS", default=30.0)
 CHAT_PRESENCE_TTL_SECONDS = env.float("CHAT_PRESENCE_TTL_SECONDS", default=45.0)
 CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="20/10")
 # The other inbound frames' budgets, per person and per connection (chat.ratelimit). The page asks

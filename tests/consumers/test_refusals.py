@@ -11,7 +11,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import OperationalError
 from django.test import override_settings
 
-from chat import consumers, protocol, selectors, services
+from chat import consumers, protocol, selectors, services, snapshots
 from chat.identity import GUEST_NAME_KEY
 from chat.models import Message, Room
 from chat.protocol import Close
@@ -206,7 +206,9 @@ async def test_a_join_whose_database_does_not_answer_is_told_to_try_again(
     def down(*args: Any) -> Any:
         raise OperationalError("could not connect to server")
 
+    # Both ways in: the room's first join on a worker reads its snapshot, the others read per join.
     monkeypatch.setattr(consumers, "_join_reads", down)
+    monkeypatch.setattr(snapshots, "_read", down)
     alice = await connect("den", join=False)
     assert await alice.comm.receive_output(2) == {"type": "websocket.close", "code": Close.TRY_AGAIN}
 
