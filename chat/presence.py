@@ -7,6 +7,7 @@ next sweep (by any worker) turns them into "leave" events, each exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -56,21 +57,29 @@ def _user(who: Identity) -> User:
 
 # -- Redis -------------------------------------------------------------------------------------
 
-# KEYS: users (zset user -> expiry), names (hash user -> json), conns of this user (zset conn -> expiry)
+# Several joins to one room at once. KEYS: users (zset user -> expiry), names (hash user -> json),
+# then each joiner's conns (zset conn -> expiry). ARGV: now, expiry, ttl (ms), then per joiner
+# (user, conn, json). Returns whether each joiner is the user's first connection, and who is online.
 _JOIN = """
-local now, expiry, ttl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-local was_online = score and tonumber(score) > now
-redis.call('ZADD', KEYS[3], expiry, ARGV[2])
-redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+local now, expiry, ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local firsts = {}
+for j = 3, #KEYS do
+  local i = 4 + (j - 3) * 3
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  firsts[j - 2] = (score and tonumber(score) > now) and 0 or 1
+  redis.call('ZADD', KEYS[j], expiry, ARGV[i + 1])
+  redis.call('PEXPIRE', KEYS[j], ttl)
+  redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[i])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 -- Who is online, in the same step: a joiner's list can never disagree with its join.
 local names = {}
 for i, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   names[i] = redis.call('HGET', KEYS[2], user) or ''
 end
-return {was_online and 0 or 1, names}
+return {firsts, names}
 """
 
 _LEAVE = """
@@ -132,6 +141,9 @@ class RedisPresence:
         self.prefix = f"{prefix}:p"
         self.ttl = ttl
         self._sync: dict[int, redis.Redis] = {}
+        # Joins waiting for their room's script, and the task that sends them (RedisPresence.join).
+        self._joining: dict[str, list[tuple[Identity, str, asyncio.Future[Change]]]] = {}
+        self._join_runners: dict[str, asyncio.Future[None]] = {}
 
     def _client(self, room: str) -> aioredis.Redis:
         return redisconn.client(self.ring.shard(room).url)
@@ -156,20 +168,45 @@ class RedisPresence:
         return int(self.ttl * 4000)
 
     async def join(self, room: str, who: Identity, conn: str) -> Change:
+        """Record the connection; joins that come while the room's last ones are on their way go together.
+
+        A burst of joins to one room (a deploy, a blip) then costs Redis one script, and this worker
+        one read of the online list, per round trip instead of per joiner.
+        """
+        joined: asyncio.Future[Change] = asyncio.get_running_loop().create_future()
+        self._joining.setdefault(room, []).append((who, conn, joined))
+        if room not in self._join_runners:
+            self._join_runners[room] = asyncio.ensure_future(self._join_all(room))
+        return await joined
+
+    async def _join_all(self, room: str) -> None:
+        try:
+            while batch := self._joining.pop(room, None):
+                try:
+                    changes = await self._join_batch(room, [(who, conn) for who, conn, _ in batch])
+                except BaseException as exc:
+                    for _, _, joined in batch:
+                        if not joined.done():
+                            joined.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, _, joined), change in zip(batch, changes, strict=True):
+                    if not joined.done():  # the joiner gave up waiting
+                        joined.set_result(change)
+        finally:
+            # With nothing left to send (no await since the check): the next join starts a runner.
+            del self._join_runners[room]
+
+    async def _join_batch(self, room: str, joiners: list[tuple[Identity, str]]) -> list[Change]:
         now = time.time()
-        first, names = await self._eval(
-            room,
-            _JOIN,
-            [*self._keys(room), self._conns(room, who)],
-            who.key,
-            conn,
-            orjson.dumps(_user(who)),
-            now,
-            now + self.ttl,
-            self._key_ttl_ms(),
-        )
+        args: list[Any] = [now, now + self.ttl, self._key_ttl_ms()]
+        for who, conn in joiners:
+            args += [who.key, conn, orjson.dumps(_user(who))]
+        keys = [*self._keys(room), *(self._conns(room, who) for who, _ in joiners)]
+        firsts, names = await self._eval(room, _JOIN, keys, *args)
         users = tuple(orjson.loads(name) for name in names if name)
-        return Change(changed=bool(first), online=len(names), users=users)
+        return [Change(changed=bool(first), online=len(names), users=users) for first in firsts]
 
     async def leave(self, room: str, who: Identity, conn: str) -> Change:
         left, online = await self._eval(
