@@ -9,12 +9,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from channels.auth import AuthMiddleware
+from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 
 from chat.models import NameClaim
 from chat.names import name_normalize, name_skeleton_digests
 
 GUEST_NAME_KEY = "chat_guest_name"
+# Keys of guests without a session: new, and random, for each connection.
+CONNECTION_KEY_PREFIX = "c:"
 NICKNAME_RE = re.compile(r"[\w.-]{2,32}")
 # What NICKNAME_RE asks for, in words: guest nicknames and registered usernames alike.
 NICKNAME_RULE = "Use 2 to 32 letters, digits, dots, hyphens or underscores."
@@ -76,7 +81,7 @@ def distinct_name(who: Identity, *, present: Iterable[tuple[str, str]], who_id: 
 
 
 def identity_from_scope(scope: dict[str, Any]) -> Identity:
-    """The identity of a WebSocket connection (after AuthMiddlewareStack); sync, touches the session."""
+    """The identity of a WebSocket connection (after auth_middleware_stack); sync, touches the session."""
     return identity_of(scope.get("user"), scope.get("session"))
 
 
@@ -91,4 +96,28 @@ def identity_of(user: Any, session: Any) -> Identity:
         digest = hashlib.sha256(session.session_key.encode()).hexdigest()[:32]
         return Identity(key=f"g:{digest}", name=name, guest=True)
     # No session (a script, or cookies off): a guest for this connection only.
-    return Identity(key=f"c:{secrets.token_hex(8)}", name=random_guest_name(), guest=True)
+    return Identity(key=f"{CONNECTION_KEY_PREFIX}{secrets.token_hex(8)}", name=random_guest_name(), guest=True)
+
+
+def is_one_connection(key: str) -> bool:
+    """Whether the identity key is a guest's who exists for one connection only (no session)."""
+    return key.startswith(CONNECTION_KEY_PREFIX)
+
+
+class SessionAuthMiddleware(AuthMiddleware):  # type: ignore[misc]
+    """Channels' AuthMiddleware, without its trip to the database thread when there is no session.
+
+    A connection without a session cookie is anonymous whatever the database holds; Channels would
+    still hop to its one database thread to find that out, and every join would wait its turn there.
+    """
+
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+        if scope["session"].session_key is None:
+            scope["user"]._wrapped = AnonymousUser()
+            return
+        await super().resolve_scope(scope)
+
+
+def auth_middleware_stack(inner: Any) -> Any:
+    """channels.auth.AuthMiddlewareStack, with SessionAuthMiddleware."""
+    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))
