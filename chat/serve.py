@@ -7,6 +7,7 @@ runs on it), so the loop policy has to be in place before that import.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 
 import uvloop
@@ -15,6 +16,11 @@ import uvloop
 # is busy fanning out, gets it back only when the loop's thread is made to yield: every 5 ms by
 # default. With several round trips per stored message that capped a worker near 50 posts/s.
 SWITCH_INTERVAL_SECONDS = 0.001
+# A worker holds hundreds of long-lived objects per connection, and a full collection walks them
+# all: during 2,000 joins Python ran 6 of them, 80-110 ms each, every connection waiting meanwhile.
+# What start-up made (Django, the app) is frozen out of the walks once the server runs, and a full
+# collection comes after 100 of the middle generation's instead of 10 (docs/performance.md, "Joins").
+GC_THRESHOLDS = (700, 10, 100)
 
 
 def main() -> None:
@@ -22,6 +28,11 @@ def main() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     from daphne.cli import CommandLineInterface
     from django.core.exceptions import ImproperlyConfigured
+    from twisted.internet import reactor  # daphne.cli installed the asyncio reactor
+
+    gc.set_threshold(*GC_THRESHOLDS)
+    # The reactor runs once daphne has imported the application.
+    reactor.callWhenRunning(gc.freeze)
 
     try:
         CommandLineInterface.entrypoint()
