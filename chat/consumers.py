@@ -18,7 +18,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from redis.exceptions import RedisError
 
 from chat import admission, broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
-from chat.identity import Identity, distinct_name, identity_from_scope
+from chat.identity import Identity, distinct_name, identity_from_scope, is_one_connection
 from chat.models import Message, Room
 from chat.presence import Change, presence
 from chat.protocol import Close, ProtocolError
@@ -259,7 +259,8 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         A refusal is answered with `rate_limited`; a connection that keeps going is closed (4429).
         """
         wait = self.limits.take(kind)
-        if not wait:
+        # A guest without a session is this one connection: its budget here is the whole of theirs.
+        if not wait and not is_one_connection(self.identity.key):
             try:
                 wait = await ratelimit.limiter(kind).take(self.identity.key)
             except (TimeoutError, RedisError, OSError):

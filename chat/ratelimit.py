@@ -154,10 +154,16 @@ FRAME_RATE_SETTINGS = {
 
 def frame_rates() -> dict[str, tuple[int, float]]:
     """Each frame kind's budget from settings; ValueError names the setting that is wrong."""
+    return _parsed_rates(tuple(getattr(settings, name) for name in FRAME_RATE_SETTINGS.values()))
+
+
+@cache
+def _parsed_rates(values: tuple[str, ...]) -> dict[str, tuple[int, float]]:
+    # Read at every connection; parsed once per set of values (tests change the settings).
     rates = {}
-    for kind, name in FRAME_RATE_SETTINGS.items():
+    for (kind, name), value in zip(FRAME_RATE_SETTINGS.items(), values, strict=True):
         try:
-            rates[kind] = parse_rate(getattr(settings, name))
+            rates[kind] = parse_rate(value)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
     return rates
@@ -181,16 +187,25 @@ class ConnectionLimits:
 
     STRIKE_SECONDS = 10.0
 
-    __slots__ = ("_buckets", "_strikes")
+    __slots__ = ("_buckets", "_rates", "_strike_limit", "_strikes")
 
     def __init__(self, rates: dict[str, tuple[int, float]], strikes: int) -> None:
-        self._buckets = {kind: TokenBucket(burst, per) for kind, (burst, per) in rates.items()}
-        self._strikes = TokenBucket(strikes, self.STRIKE_SECONDS)
+        # Buckets are made full at their first use, which is what they would be if made at the
+        # connect: most connections send nothing for long stretches, and some never.
+        self._rates = rates
+        self._buckets: dict[str, TokenBucket] = {}
+        self._strike_limit = strikes
+        self._strikes: TokenBucket | None = None
 
     def take(self, kind: str) -> float:
         """Spend one frame of `kind`: 0 if allowed, else the seconds until it would be."""
-        return self._buckets[kind].take()
+        bucket = self._buckets.get(kind)
+        if bucket is None:
+            bucket = self._buckets[kind] = TokenBucket(*self._rates[kind])
+        return bucket.take()
 
     def strike(self) -> bool:
         """Count a refused frame; True once the connection has had too many."""
+        if self._strikes is None:
+            self._strikes = TokenBucket(self._strike_limit, self.STRIKE_SECONDS)
         return self._strikes.take() > 0
