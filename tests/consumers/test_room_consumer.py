@@ -16,7 +16,7 @@ from chat import broadcast, protocol, services, worker
 from chat.identity import GUEST_NAME_KEY
 from chat.models import Message, Room
 from chatsite.asgi import application
-from tests.consumers.conftest import Client, WhileJoining
+from tests.consumers.conftest import Client, WhileJoining, guest_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -381,3 +381,23 @@ async def test_deleting_a_room_closes_its_open_connections_with_4404(connect: Co
         assert await client.comm.receive_output(2) == {"type": "websocket.close", "code": protocol.Close.NO_ROOM}
     assert await elsewhere.silent(0.3)  # another room is not touched
     assert not await Room.objects.filter(slug="den").aexists()
+
+
+async def test_a_connection_without_a_session_is_a_guest_without_a_trip_to_the_database_thread(
+    connect: Callable[..., Awaitable[Client]], room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import channels.auth
+
+    looked_up: list[Any] = []
+    resolve = channels.auth.get_user
+
+    async def get_user(scope: Any) -> Any:
+        looked_up.append(scope)
+        return await resolve(scope)
+
+    monkeypatch.setattr(channels.auth, "get_user", get_user)
+    anonymous = await connect("den")
+    assert anonymous.welcome["you"]["guest"] is True and looked_up == []
+    # With a session the user is looked up as before.
+    named = await connect("den", cookie=await guest_cookie("wren"))
+    assert named.welcome["you"]["name"] == "wren" and len(looked_up) == 1

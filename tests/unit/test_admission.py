@@ -42,6 +42,16 @@ async def test_without_redis_a_worker_counts_open_sockets_itself() -> None:
     assert await sockets.open("g:a", "c3") is True
 
 
+async def test_a_guest_without_a_session_is_never_counted_nor_sent_to_redis() -> None:
+    # Its key exists for one socket only, so no limit can apply; a Redis that does not answer shows
+    # that nothing is asked of it (the count would fall back to this worker's and refuse the third).
+    sockets = OpenSockets("redis://127.0.0.1:1/0", "t", ttl=60.0, limit=2)
+    assert [await sockets.open("c:a", f"c{i}") for i in range(3)] == [True, True, True]
+    await sockets.close("c:a", "c1")
+    await sockets.refresh([("c:a", "c2")])
+    assert sockets._local == {}
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
 async def test_the_host_itself_is_not_counted(address: str) -> None:
     from chat.admission import attempt_wait
