@@ -296,13 +296,25 @@ def room_delete(*, rooms: QuerySet[Room]) -> None:
         transaction.on_commit(announce, robust=True)
 
 
+# What the admin and the moderators change of a room: not its counters, which only storing a
+# message, an edit or a deletion moves (a row read before one of those must not roll them back).
+_ROOM_COUNTERS = frozenset({"last_seq", "last_change"})
+
+
 def room_save(*, room: Room) -> None:
     """Create or change a room; open pages learn of the change (e.g. archiving) at once."""
-    created = room.pk is None
-    with transaction.atomic():
+    if room.pk is None:
         room.save()
-        if not created:
-            transaction.on_commit(lambda: broadcast.room_changed(room), robust=True)
+        return
+    fields = [f.name for f in Room._meta.concrete_fields if not f.primary_key and f.name not in _ROOM_COUNTERS]
+    with transaction.atomic():
+        old_slug = Room.objects.filter(pk=room.pk).values_list("slug", flat=True).first()
+        room.save(update_fields=fields)
+        transaction.on_commit(lambda: broadcast.room_changed(room), robust=True)
+        if old_slug is not None and old_slug != room.slug:
+            # Renamed: what workers hold under the old name is stale, and joins to it must be
+            # told there is no such room (chat.snapshots drops it on the order).
+            transaction.on_commit(lambda: broadcast.room_recheck_sync(room_slug=old_slug), robust=True)
 
 
 def name_claim_sync(*, user: AbstractBaseUser) -> None:

@@ -136,3 +136,14 @@ def test_concurrent_resends_with_one_client_id_store_one_message() -> None:
     assert Message.objects.filter(room=room).count() == 1
     room.refresh_from_db()
     assert room.last_seq == 1
+
+
+def test_saving_a_room_read_before_a_message_was_stored_keeps_the_rooms_counters(room: Room) -> None:
+    # The admin's form holds the row it read; a message stored meanwhile must keep its seq.
+    stale = Room.objects.get(pk=room.pk)
+    post(room, "one")
+    stale.topic = "changed in the admin"
+    services.room_save(room=stale)
+    fresh = Room.objects.get(pk=room.pk)
+    assert (fresh.topic, fresh.last_seq) == ("changed in the admin", 1)
+    assert post(room, "two")[0].seq == 2
