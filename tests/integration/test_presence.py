@@ -87,3 +87,141 @@ async def test_a_mass_disconnect_is_recorded_in_full(store: Presence) -> None:
     left = await asyncio.gather(*(store.leave("hall", who, f"c{i}") for i, who in enumerate(people)))
     assert sum(change.changed for change in left) == 200
     assert await store.online("hall") == []
+
+
+# -- Joins to one room at once, on Redis (RedisPresence.join batches them) -----------------------
+
+
+@pytest.fixture
+def redis_store() -> Iterator[RedisPresence]:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield RedisPresence(REDIS_URL, prefix, ttl=30)
+    delete_prefix(REDIS_URL, prefix)
+
+
+async def test_joins_at_once_share_a_script_and_each_learns_its_own_news(
+    redis_store: RedisPresence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    await redis_store.join("hall", ALICE, "alice-tab1")  # online before the burst
+    scripts: list[int] = []
+    evaluate = redis_store._eval
+
+    async def counted(room: str, script: str, keys: list[str], *args: object) -> object:
+        scripts.append(len(keys))
+        return await evaluate(room, script, keys, *args)
+
+    monkeypatch.setattr(redis_store, "_eval", counted)
+    people = [Identity(key=f"g:{i}", name=f"p{i}", guest=True) for i in range(17)]
+    joins = [(who, f"c{i}") for i, who in enumerate(people)]
+    joins[5:5] = [(BOB, "bob-tab1")]
+    joins += [(BOB, "bob-tab2"), (ALICE, "alice-tab2")]  # more tabs of someone in the burst, and of alice
+    assert len(joins) == 20
+
+    changes = await asyncio.wait_for(asyncio.gather(*(redis_store.join("hall", who, conn) for who, conn in joins)), 5)
+
+    everyone = sorted([ALICE.name, BOB.name, *(who.name for who in people)])
+    for change in changes:
+        assert sorted(user["name"] for user in change.users) == everyone
+        assert change.online == len(everyone)
+    news = {who.key: 0 for who, _ in joins}
+    for (who, _), change in zip(joins, changes, strict=True):
+        news[who.key] += change.changed
+    assert news == {**{who.key: 1 for who, _ in joins}, ALICE.key: 0}  # alice was online already
+    assert [change.changed for (who, _), change in zip(joins, changes, strict=True) if who == BOB] == [True, False]
+    assert 1 <= len(scripts) < len(joins)
+    assert sorted(u["name"] for u in await redis_store.online("hall")) == everyone
+
+
+async def test_joins_that_come_while_a_script_is_on_its_way_go_in_the_next_one(
+    redis_store: RedisPresence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    sent, release = asyncio.Event(), asyncio.Event()
+    scripts: list[int] = []
+    evaluate = redis_store._eval
+
+    async def slow(room: str, script: str, keys: list[str], *args: object) -> object:
+        scripts.append(len(keys) - 2)  # joiners in this script
+        sent.set()
+        await release.wait()
+        return await evaluate(room, script, keys, *args)
+
+    monkeypatch.setattr(redis_store, "_eval", slow)
+    first = asyncio.ensure_future(redis_store.join("hall", ALICE, "a1"))
+    await asyncio.wait_for(sent.wait(), 5)
+    people = [Identity(key=f"g:{i}", name=f"p{i}", guest=True) for i in range(6)]
+    rest = [asyncio.ensure_future(redis_store.join("hall", who, f"c{i}")) for i, who in enumerate(people)]
+    await asyncio.sleep(0.01)
+    release.set()
+    changes = await asyncio.wait_for(asyncio.gather(first, *rest), 5)
+    assert scripts == [1, 6]
+    assert all(change.changed for change in changes)
+    assert len(changes[-1].users) == 7 and len(changes[0].users) == 1
+
+
+async def test_a_redis_error_reaches_every_joiner_of_its_batch_and_later_joins_still_work(
+    redis_store: RedisPresence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    evaluate = redis_store._eval
+    failures = [RedisConnectionError("Redis went away")]
+
+    async def failing_once(room: str, script: str, keys: list[str], *args: object) -> object:
+        if failures:
+            raise failures.pop()
+        return await evaluate(room, script, keys, *args)
+
+    monkeypatch.setattr(redis_store, "_eval", failing_once)
+    people = [Identity(key=f"g:{i}", name=f"p{i}", guest=True) for i in range(5)]
+    joins = asyncio.gather(
+        *(redis_store.join("hall", who, f"c{i}") for i, who in enumerate(people)), return_exceptions=True
+    )
+    outcomes = await asyncio.wait_for(joins, 5)
+    assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes), outcomes
+
+    later = await asyncio.wait_for(redis_store.join("hall", BOB, "b1"), 5)
+    assert (later.changed, [u["name"] for u in later.users]) == (True, ["bob"])  # the failed batch left nothing
+
+
+async def test_joins_to_an_unreachable_redis_fail_every_time_without_hanging() -> None:
+    import asyncio
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tests.servers import free_port
+
+    store = RedisPresence(f"redis://127.0.0.1:{free_port()}/0", "t-unreachable", ttl=30)
+    for _ in range(2):
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(store.join("hall", who, "c") for who in (ALICE, BOB)), return_exceptions=True), 10
+        )
+        assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes), outcomes
+
+
+async def test_a_joiner_that_gives_up_does_not_stop_the_others_of_its_batch(
+    redis_store: RedisPresence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    release = asyncio.Event()
+    evaluate = redis_store._eval
+
+    async def slow(room: str, script: str, keys: list[str], *args: object) -> object:
+        await release.wait()
+        return await evaluate(room, script, keys, *args)
+
+    monkeypatch.setattr(redis_store, "_eval", slow)
+    quitter = asyncio.ensure_future(redis_store.join("hall", ALICE, "a1"))
+    stayer = asyncio.ensure_future(redis_store.join("hall", BOB, "b1"))
+    await asyncio.sleep(0.01)
+    quitter.cancel()
+    release.set()
+    assert (await asyncio.wait_for(stayer, 5)).changed is True
+    assert quitter.cancelled()
+    assert (await asyncio.wait_for(redis_store.join("hall", BOB, "b2"), 5)).changed is False
