@@ -10,6 +10,8 @@
 # Environment: PEERS, OUT as for the shared compare.sh; SHARED_BENCH (default ../shared/bench);
 # BENCH_APP_REF (below); OUR_LAYERS="pubsub core" adds our app on channels-redis's layers as the
 # peers ours-pubsub (port 9700) and ours-core (9800), next to "ours" on chat.layers.
+# REPEATS=N (default 1) runs the whole list of scenarios N times in a row, all into one results file
+# (the same OUT for every repeat), so that report.py can quote medians of same-run repeats.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -29,28 +31,36 @@ if [ -z "${EXTRA_PEERS:-}" ]; then
 fi
 export EXTRA_PEERS
 export REF=${REF:-ours}
+REPEATS=${REPEATS:-1}
+case $REPEATS in
+  '' | *[!0-9]*) echo "compare: REPEATS takes a whole number >= 1, not '$REPEATS'" >&2; exit 2 ;;
+esac
+REPEATS=$((10#$REPEATS))
+[ "$REPEATS" -ge 1 ] || { echo "compare: REPEATS takes a whole number >= 1, not 0" >&2; exit 2; }
 
 if [ "${HARNESS:-mirror}" = direct ]; then
-  exec "$SHARED/compare.sh" "$@"
+  HARNESS_DIR=$SHARED
+else
+  MIRROR=$HERE/run/harness
+  mkdir -p "$MIRROR"
+  for f in "$SHARED"/* "$SHARED"/.gitignore; do
+    name=$(basename "$f")
+    case $name in venv | node_modules | results | run) continue ;; esac
+    ln -sfn "$f" "$MIRROR/$name"
+  done
+  if [ ! -x "$MIRROR/venv/bin/daphne" ] || [ ! -d "$MIRROR/node_modules/ws" ]; then
+    echo "compare: setting up the harness mirror in $MIRROR (once)" >&2
+    "$MIRROR/setup.sh"
+  fi
+
+  # Node resolves a symlinked script to its real path and would look for node_modules in ../shared;
+  # keep the mirror's path (only after setup.sh: npm itself is a symlinked script that this breaks).
+  # Python would write __pycache__ into ../shared's tutorial peer; don't.
+  export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--preserve-symlinks --preserve-symlinks-main"
+  export PYTHONPYCACHEPREFIX=$MIRROR/pycache
+  HARNESS_DIR=$MIRROR
 fi
 
-MIRROR=$HERE/run/harness
-mkdir -p "$MIRROR"
-for f in "$SHARED"/* "$SHARED"/.gitignore; do
-  name=$(basename "$f")
-  case $name in venv | node_modules | results | run) continue ;; esac
-  ln -sfn "$f" "$MIRROR/$name"
-done
-if [ ! -x "$MIRROR/venv/bin/daphne" ] || [ ! -d "$MIRROR/node_modules/ws" ]; then
-  echo "compare: setting up the harness mirror in $MIRROR (once)" >&2
-  "$MIRROR/setup.sh"
-fi
-
-# Node resolves a symlinked script to its real path and would look for node_modules in ../shared;
-# keep the mirror's path (only after setup.sh: npm itself is a symlinked script that this breaks).
-# Python would write __pycache__ into ../shared's tutorial peer; don't.
-export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--preserve-symlinks --preserve-symlinks-main"
-export PYTHONPYCACHEPREFIX=$MIRROR/pycache
 # WAIT_QUIET=S: first wait up to S seconds for the host to be < 30 % busy over 5 s (the 2 cores are
 # shared with whatever else runs here; the harness records host_cpu_busy_pct but cannot undo it).
 host_busy() { # percent busy over 5 s, from /proc/stat
@@ -67,4 +77,24 @@ if [ -n "${WAIT_QUIET:-}" ]; then
   done
   echo "compare: host ${busy}% busy at start" >&2
 fi
-"$MIRROR/compare.sh" "$@"
+
+# One file for every repeat. The harness runs in its own folder, so a relative OUT is relative to it
+# (as it always was); this default is the name the harness itself would have chosen.
+export OUT=${OUT:-results/$(date +%Y%m%d-%H%M%S).jsonl}
+case $OUT in /*) RESULTS=$OUT ;; *) RESULTS=$HARNESS_DIR/$OUT ;; esac
+for ((rep = 1; rep <= REPEATS; rep++)); do
+  [ "$REPEATS" -gt 1 ] && echo "compare: repeat $rep of $REPEATS -> $RESULTS" >&2
+  rc=0
+  "$HARNESS_DIR/compare.sh" "$@" || rc=$?
+  if [ $rc -ne 0 ]; then
+    [ -s "$RESULTS" ] && echo "compare: stopped in repeat $rep of $REPEATS (exit $rc); lines so far in $RESULTS" >&2
+    exit $rc
+  fi
+done
+
+show=${RESULTS#"$ROOT"/}
+echo "" >&2
+echo "compare: $REPEATS repeat(s) of '$*' in $RESULTS (app: ${BENCH_APP_REF:-the working tree})" >&2
+echo "compare: the tables (medians over the repeats) and the plot, from $ROOT:" >&2
+echo "  bench/.venv/bin/python bench/report.py $show --ref $REF --vs socketio" >&2
+echo "  bench/.venv/bin/python bench/plot.py $show -o docs/p99-vs-load.png" >&2
