@@ -77,6 +77,26 @@ class Snapshot:
         return True
 
 
+@dataclass(slots=True)
+class _Reading:
+    """A read of a room under way: what arrives meanwhile waits here, to be applied to what is read."""
+
+    arrived: list[dict[str, Any]] = field(default_factory=list)
+    # An order or a change came meanwhile: the read may be older than it. Those who subscribed
+    # before it came have it too and may use the read; no one else, and it is not kept.
+    spoiled: bool = False
+    task: asyncio.Future[Snapshot | None] | None = None
+
+
+def _spoils(event: dict[str, Any]) -> bool:
+    """Whether a broadcast changes what a snapshot holds in a way a new message does not."""
+    if event["type"] != broadcast.FRAME:
+        return True  # a close or a re-check: rights changed
+    if event["seq"] is not None:
+        return False
+    return orjson.loads(event["frame"]).get("type") not in _HARMLESS
+
+
 def _read(slug: str) -> Snapshot | None:
     """A room's snapshot, from the database; None if there is no such room."""
     rules = room_rules_get(slug=slug)
@@ -96,9 +116,7 @@ class RoomSnapshots:
         self.max_age = settings.CHAT_ROOM_SNAPSHOT_SECONDS
         self.limit = settings.CHAT_HISTORY_LIMIT
         self._held: dict[str, Snapshot] = {}
-        self._reading: dict[str, asyncio.Future[Snapshot | None]] = {}
-        # Orders that arrive while a room is read: applied to what was read, in order.
-        self._arrived: dict[str, list[dict[str, Any]]] = {}
+        self._reading: dict[str, _Reading] = {}
         self._watchers: dict[str, str] = {}  # room -> its watcher's channel
         self._background: set[asyncio.Task[None]] = set()
         layer = get_channel_layer()
@@ -118,26 +136,27 @@ class RoomSnapshots:
             return held
         self._held.pop(slug, None)
         reading = self._reading.get(slug)
-        if reading is None:
+        if reading is None or reading.spoiled:
             # One read per room however many join at once; the others wait for it.
-            reading = self._reading[slug] = asyncio.ensure_future(self._read(slug))
-        return await asyncio.shield(reading)
+            reading = self._reading[slug] = _Reading()
+            reading.task = asyncio.ensure_future(self._read(slug, reading))
+        assert reading.task is not None
+        return await asyncio.shield(reading.task)
 
-    async def _read(self, slug: str) -> Snapshot | None:
-        self._arrived[slug] = []
+    async def _read(self, slug: str, reading: _Reading) -> Snapshot | None:
         try:
             await self._watch(slug)
             snapshot = await db.run_idempotent(_read, slug)
-            arrived = self._arrived.get(slug)
-            if snapshot is not None and arrived is not None:
-                for event in arrived:
-                    if not self._apply(snapshot, event):
-                        return snapshot  # true for those who asked; not to be kept
-                self._held[slug] = snapshot
+            if snapshot is not None:
+                # Every message is applied, whatever else came: a join that subscribed after one
+                # of them arrived has it only here.
+                kept = [self._apply(snapshot, event) for event in reading.arrived]
+                if all(kept) and not reading.spoiled and self._reading.get(slug) is reading:
+                    self._held[slug] = snapshot
             return snapshot
         finally:
-            self._arrived.pop(slug, None)
-            self._reading.pop(slug, None)
+            if self._reading.get(slug) is reading:
+                del self._reading[slug]
 
     async def _watch(self, slug: str) -> None:
         if slug in self._watchers:
@@ -154,9 +173,10 @@ class RoomSnapshots:
             raise
 
     async def _on_event(self, slug: str, event: dict[str, Any]) -> None:
-        arrived = self._arrived.get(slug)
-        if arrived is not None:
-            arrived.append(event)  # being read: the event may be newer than the read
+        reading = self._reading.get(slug)
+        if reading is not None:
+            reading.arrived.append(event)  # being read: the event may be newer than the read
+            reading.spoiled = reading.spoiled or _spoils(event)
             return
         held = self._held.get(slug)
         if held is not None and not self._apply(held, event):
@@ -164,12 +184,11 @@ class RoomSnapshots:
 
     def _apply(self, snapshot: Snapshot, event: dict[str, Any]) -> bool:
         """Bring the snapshot up to date with one of the room's broadcasts; False if it cannot be."""
-        if event["type"] != broadcast.FRAME:
-            return False  # a close or a re-check: rights changed
-        frame, seq = event["frame"], event["seq"]
-        if seq is not None:
-            return snapshot.add(seq, frame.encode(), self.limit)
-        return orjson.loads(frame).get("type") in _HARMLESS
+        if _spoils(event):
+            return False
+        if event["seq"] is None:
+            return True  # presence, typing
+        return snapshot.add(event["seq"], event["frame"].encode(), self.limit)
 
     def check(self, slug: str, last_seq: int) -> None:
         """The heartbeat read the room's last seq: a snapshot behind it missed a broadcast."""
@@ -181,12 +200,12 @@ class RoomSnapshots:
     def drop(self, slug: str) -> None:
         """Forget what is held of the room (the next join reads it again); a read under way is not kept."""
         self._held.pop(slug, None)
-        arrived = self._arrived.get(slug)
-        if arrived is not None:
-            arrived.append({"type": broadcast.RECHECK})  # makes the read under way not kept
+        reading = self._reading.get(slug)
+        if reading is not None:
+            reading.spoiled = True
 
     def drop_all(self) -> None:
-        for slug in {*self._held, *self._arrived}:
+        for slug in {*self._held, *self._reading}:
             self.drop(slug)
 
     def forget(self, slug: str) -> None:

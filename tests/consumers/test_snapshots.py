@@ -251,6 +251,29 @@ async def test_an_order_that_arrives_while_the_room_is_read_makes_the_next_join_
     assert reads.take() == (2, 0)
 
 
+async def test_a_join_that_comes_after_an_order_that_arrived_during_the_read_reads_again(
+    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The troll subscribes after their ban's order reached this worker but before the read that
+    # began earlier (and saw no ban) is done: that read must not let them in, nor will the order
+    # reach them, so their join reads the room again.
+    user = await make_user("troll")
+    cookie = await user_cookie(user)
+    group = broadcast.room_group("den")
+    joining: list[asyncio.Task[Client]] = []
+
+    async def ban_then_the_troll_joins() -> None:
+        await sync_to_async(services.sanction_save)(sanction=Sanction(room=room, kind=Sanction.Kind.BAN, user=user))
+        joining.append(asyncio.ensure_future(connect("den", join=False, cookie=cookie)))
+        # The watcher, the first joiner and the troll: the troll is subscribed and asks for the snapshot.
+        assert await eventually(lambda: len(get_channel_layer().local_members(group)) == 3)
+        await asyncio.sleep(0.05)
+
+    around_the_read(monkeypatch, after=ban_then_the_troll_joins)
+    await connect("den")
+    assert await refused_with(await joining[0]) == Close.FORBIDDEN
+
+
 # -- Rights changes reach the next join ---------------------------------------------------------
 
 
