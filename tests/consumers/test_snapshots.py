@@ -252,7 +252,7 @@ async def test_an_order_that_arrives_while_the_room_is_read_makes_the_next_join_
 
 
 async def test_a_join_that_comes_after_an_order_that_arrived_during_the_read_reads_again(
-    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+    connect: Connect, room: Room, direct_layer: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The troll subscribes after their ban's order reached this worker but before the read that
     # began earlier (and saw no ban) is done: that read must not let them in, nor will the order
