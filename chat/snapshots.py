@@ -118,7 +118,6 @@ class RoomSnapshots:
         self._held: dict[str, Snapshot] = {}
         self._reading: dict[str, _Reading] = {}
         self._watchers: dict[str, str] = {}  # room -> its watcher's channel
-        self._background: set[asyncio.Task[None]] = set()
         layer = get_channel_layer()
         self.enabled = self.max_age > 0 and "direct" in getattr(layer, "extensions", ())
         if self.enabled and "reconnect_listeners" in getattr(layer, "extensions", ()):
@@ -211,18 +210,9 @@ class RoomSnapshots:
     def forget(self, slug: str) -> None:
         """The room has no members here any more: drop it and stop watching it."""
         self.drop(slug)
-        channel = self._watchers.get(slug)
-        if channel is None or slug in self._reading:
+        if slug in self._reading:
             return  # a join is reading it: still watched
-
-        async def leave() -> None:
-            # Unless a join came meanwhile and watches it again.
-            if self._watchers.get(slug) != channel or slug in self._reading or slug in self._held:
-                return
-            del self._watchers[slug]
-            layer = get_channel_layer()
-            layer.detach(channel)  # leaves the group here; the layer unwatches it if that emptied it
-
-        task = asyncio.ensure_future(leave())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        channel = self._watchers.pop(slug, None)
+        if channel is not None:
+            # Leaves the group here; the layer unwatches the group if that emptied it.
+            get_channel_layer().detach(channel)
