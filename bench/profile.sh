@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# profile.sh [py-spy|pyinstrument] [SCENARIO] -- profile our workers under load (default: py-spy, bigroom).
+# profile.sh [py-spy|pyinstrument|cpu] [SCENARIO] -- profile our workers under load (default: py-spy, bigroom).
 #
 #   py-spy        starts the workers as usual and samples every worker with py-spy (all threads, idle
 #                 time excluded) during the measured window: bench/results/profile-<ts>/
@@ -8,6 +8,9 @@
 #   pyinstrument  runs each worker under pyinstrument instead (WORKER_CMD), which writes
 #                 <port>.pyinstrument.html and .txt when the worker stops. It only sees the main
 #                 thread (the event loop), not the database thread.
+#   cpu           samples nothing: every process's CPU on the host over the recorded window (our
+#                 workers, the load generator, each PostgreSQL backend, Redis), % of one core, in
+#                 cpu-all.txt. Saturate is decided by the whole host's two cores, not one worker's.
 #
 # Needs bench/setup.sh (bench/.venv with py-spy and pyinstrument). py-spy needs ptrace (root, or
 # kernel.yama.ptrace_scope=0).
@@ -68,6 +71,22 @@ node loadgen.mjs --label ours --scenario "$SC" --ports "$ports" --room-prefix "$
 LG=$!
 sleep $LEAD_S
 declare -A CPU0 PORT
+# pid name ticks (user + system) of every process; the name is the kernel's (comm), spaces as _.
+ticks() {
+  for stat in /proc/[0-9]*/stat; do
+    awk '{ i = index($0, " ("); j = index($0, ") "); split(substr($0, j + 2), f, " ");
+           name = substr($0, i + 2, j - i - 2); gsub(/ /, "_", name); print $1, name, f[12] + f[13] }' \
+      "$stat" 2> /dev/null || true
+  done | sort -k1,1
+}
+if [ "$TOOL" = cpu ]; then
+  ticks > "$OUTDIR/ticks0"
+  sleep "$RECORD_S"
+  ticks > "$OUTDIR/ticks1"
+  join "$OUTDIR/ticks0" "$OUTDIR/ticks1" \
+    | awk -v d="$RECORD_S" -v hz="$(getconf CLK_TCK)" '{ c = $5 - $3; if (c > 0) printf "%6.0f%%  %s %s\n", 100 * c / hz / d, $1, $2 }' \
+    | sort -nr | head -15 > "$OUTDIR/cpu-all.txt"
+fi
 if [ "$TOOL" = py-spy ]; then
   for pid in $(cat run/ours.pids); do
     CPU0[$pid]=$(awk '{print $14 + $15}' /proc/"$pid"/stat)
@@ -92,7 +111,10 @@ peer/stop.sh
 STARTED=0
 cp run/ours-*.log "$OUTDIR/" 2>/dev/null || true
 node table.mjs "$OUTDIR/loadgen.jsonl" | tee "$OUTDIR/table.txt"
-if [ "$TOOL" = py-spy ]; then
+if [ "$TOOL" = cpu ]; then
+  echo "CPU over ${RECORD_S}s, % of one core (workers: $PIDS):"
+  cat "$OUTDIR/cpu-all.txt"
+elif [ "$TOOL" = py-spy ]; then
   .venv/bin/python profile_summary.py "$OUTDIR" | tee "$OUTDIR/summary.txt"
 else
   for f in "$OUTDIR"/*.pyisession; do
