@@ -15,9 +15,11 @@
 - Whether the client has closed already, so that the frames it queued before its close frame are
   dropped at once instead of answered one by one (daphne hands the close over behind them).
 - A hard cap on the frames a connection may send (CHAT_INBOUND_FRAME_LIMIT), counted as autobahn
-  hands them to daphne: a socket past it is closed with 4429 and no longer read from, before its
-  frames are queued for the consumer. The consumer's own budgets (chat.ratelimit) are finer but come
-  after daphne's queue; a flood of 200,000 frames would keep the worker reading for seconds.
+  hands them to daphne: a socket past it is closed with 4429, and what it sends after that is read
+  and thrown away unparsed, never queued for the consumer. The consumer's own budgets
+  (chat.ratelimit) are finer but come after daphne's queue; a flood of 200,000 frames would keep
+  the worker parsing for seconds. Its TCP connection stays while the client still reads what was
+  queued for it, so that the close frame arrives (hang_up).
 - A close frame with 1009 for an inbound message over daphne's size limit. Autobahn fails such a
   connection by dropping the TCP connection (failByDrop, 1006 at the client) unless told to fail
   it with the closing handshake.
@@ -34,8 +36,11 @@ codes below 3000 go out as 4000 + (code - 1000): 1012 as 4012, 1013 as 4013 (cha
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
+import struct
+import termios
 from typing import Any, cast
 
 from django.conf import settings
@@ -79,7 +84,13 @@ def _missing() -> list[str]:
     needed = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "connected", "write", "reactor")
     missing += [f"autobahn {name}" for name in ("onMessage",) if not hasattr(WebSocketProtocol, name)]
     missing += [f"Twisted FileDescriptor.{name}" for name in needed if not hasattr(tcp, name)]
-    methods = ("stopReading", "loseWriteConnection", "abortConnection")
+    if "closeHandshakeTimeout" not in getattr(WebSocketProtocol, "CONFIG_ATTRS_COMMON", ()):
+        missing.append("autobahn closeHandshakeTimeout")
+    # hang_up cancels the timer that sendCloseFrame keeps under this name.
+    close = getattr(WebSocketProtocol, "sendCloseFrame", None)
+    if close is not None and "closeHandshakeTimeoutCall" not in close.__code__.co_names:
+        missing.append("autobahn closeHandshakeTimeoutCall")
+    methods = ("unregisterProducer", "resumeProducing", "loseWriteConnection", "abortConnection")
     missing += [f"Twisted tcp.Connection.{name}" for name in methods if not hasattr(Connection, name)]
     return missing
 
@@ -117,8 +128,23 @@ def for_send(send: Any) -> Transport:
     return Transport(send.args[0] if capable() else None, daphne=True)
 
 
-# How long a hung-up flooder has to read our close frame before its TCP connection is cut.
+# A hung-up flooder keeps its TCP connection while it takes what was queued for it (our close frame
+# last) at least this often, and for this long at most.
 HANG_UP_GRACE_SECONDS = 1.0
+HANG_UP_LIMIT_SECONDS = 10.0
+
+
+def _discard(data: bytes) -> None:
+    """A hung-up connection's dataReceived: what a flooder sends after its close frame is not parsed."""
+
+
+def _unacked(tcp: Any) -> int:
+    """Bytes the kernel holds for this socket that the client has not acknowledged (Linux), else 0."""
+    try:
+        answer = fcntl.ioctl(tcp.socket.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (AttributeError, OSError):
+        return 0
+    return int(struct.unpack("i", answer)[0])
 
 
 @functools.cache
@@ -195,18 +221,41 @@ class Transport:
         return int(len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen)
 
     def hang_up(self) -> None:
-        """Stop reading from the client; end TCP once what is queued for it (a close frame) is out.
+        """Throw away what the client sends; end TCP once what is queued for it (a close frame) is out.
 
         For a flood: what it sent after the frames already read is never parsed, let alone queued.
-        A half-close (FIN), not a close: closing a socket with unread data makes the kernel send a
-        reset, and the client could lose the close frame that says why. The rest is cut after a grace.
+        It is still read, so a client that waits for its writes to go out before it reads gets to
+        the close frame. A half-close (FIN) once Twisted's buffer is out, not a close: a reset before
+        the FIN makes the kernel drop what the client has not read yet, the close frame that says why
+        with it. So the connection is cut only once the client stops taking bytes for a grace, or
+        at a limit; autobahn's own close-handshake timeout (1 s, then a reset) is off for it.
         """
-        tcp = self._tcp
-        if tcp is None:
+        tcp, protocol = self._tcp, self._protocol
+        if tcp is None or protocol is None:
             return
-        tcp.stopReading()
+        protocol.dataReceived = _discard
+        protocol.closeHandshakeTimeout = 0  # for a close frame still to come; one sent already set a timer
+        timer, protocol.closeHandshakeTimeoutCall = getattr(protocol, "closeHandshakeTimeoutCall", None), None
+        if timer is not None:
+            timer.cancel()
+        # Daphne's HTTP channel stays the socket's producer after the upgrade: Twisted would resume it
+        # when the buffer drains instead of half-closing, and it may have paused reading.
+        tcp.unregisterProducer()
+        tcp.resumeProducing()
         tcp.loseWriteConnection()
-        tcp.reactor.callLater(HANG_UP_GRACE_SECONDS, tcp.abortConnection)
+        reactor = tcp.reactor
+        deadline = reactor.seconds() + HANG_UP_LIMIT_SECONDS
+
+        def cut_unless_reading(before: int) -> None:
+            if not tcp.connected:
+                return  # the client read its close frame and closed
+            left = self.buffered() + _unacked(tcp)
+            if left < before and reactor.seconds() < deadline:
+                reactor.callLater(HANG_UP_GRACE_SECONDS, cut_unless_reading, left)
+            else:
+                tcp.abortConnection()
+
+        reactor.callLater(HANG_UP_GRACE_SECONDS, cut_unless_reading, self.buffered() + _unacked(tcp))
 
     def close_frame(self, code: int) -> bool:
         """Send a close frame with any valid code; False if this server needs the ASGI way."""

@@ -174,31 +174,94 @@ class DaphneLikeProtocol(FakeProtocol):
         self.closes.append(kwargs["code"])
 
 
-def test_a_connection_past_the_inbound_frame_cap_is_closed_and_read_no_more(
-    pair: Any, settings: Any, fresh_check: None
-) -> None:
+class Reactor:
+    """Twisted's reactor as hang_up uses it: a clock, and calls that the test runs when it likes."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.later: list[tuple[float, Any, tuple[Any, ...]]] = []
+
+    def seconds(self) -> float:
+        return self.now
+
+    def callLater(self, delay: float, call: Any, *args: Any) -> None:
+        self.later.append((self.now + delay, call, args))
+
+    def run_next(self) -> None:
+        self.now, call, args = self.later.pop(0)
+        call(*args)
+
+
+class Timer:
+    cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@pytest.fixture
+def flooded(pair: Any, settings: Any, fresh_check: None) -> Iterator[tuple[DaphneLikeProtocol, FakeTcp, list[str]]]:
+    """A connection that sent 50 frames past a cap of 5: its protocol, its TCP and what was done to it."""
     settings.CHAT_INBOUND_FRAME_LIMIT = "5/60"
     transport._inbound_limit.cache_clear()
     tcp = FakeTcp(pair[0])
-    lost: list[str] = []
-
-    class Reactor:
-        def callLater(self, delay: float, call: Any) -> None:
-            lost.append(f"{call.__name__} after {delay} s")
-
-    def abort_connection() -> None:
-        pass
-
-    tcp.stopReading = lambda: lost.append("stopReading")  # type: ignore[attr-defined]
-    tcp.loseWriteConnection = lambda: lost.append("loseWriteConnection")  # type: ignore[attr-defined]
-    tcp.abortConnection = abort_connection  # type: ignore[attr-defined]
+    done: list[str] = []
+    for name in ("unregisterProducer", "resumeProducing", "loseWriteConnection", "abortConnection"):
+        setattr(tcp, name, functools.partial(done.append, name))
     tcp.reactor = Reactor()  # type: ignore[attr-defined]
     protocol = DaphneLikeProtocol(tcp)
+    timer = protocol.closeHandshakeTimeoutCall = Timer()  # type: ignore[attr-defined]
+    tcp.write(b"x" * 3_000_000)  # history pages queued ahead of the close frame
     Transport(protocol)
     for i in range(50):
         protocol.onMessage(b"%d" % i, False)
+    assert timer.cancelled
+    yield protocol, tcp, done
     transport._inbound_limit.cache_clear()
+
+
+def test_a_connection_past_the_inbound_frame_cap_is_closed_and_its_frames_are_thrown_away(
+    flooded: tuple[DaphneLikeProtocol, FakeTcp, list[str]],
+) -> None:
+    protocol, _, done = flooded
     assert protocol.queued == [b"0", b"1", b"2", b"3", b"4"]  # the rest never reach the consumer
     assert protocol.closes == [4429] and protocol.muted
-    # Reading stops at once; TCP is half-closed after the close frame (a close would reset it), cut later.
-    assert lost == ["stopReading", "loseWriteConnection", "abort_connection after 1.0 s"]
+    # What it sends from now on is read (so that it can get to the close frame) and never parsed.
+    assert protocol.dataReceived is transport._discard  # type: ignore[attr-defined]
+    # Autobahn's 1 s close-handshake timeout would reset the connection: it is off for this one.
+    assert protocol.closeHandshakeTimeout == 0  # type: ignore[attr-defined]
+    # Half-closed once Twisted's buffer is out, which daphne's HTTP channel, still the producer, would stop.
+    assert done == ["unregisterProducer", "resumeProducing", "loseWriteConnection"]
+
+
+def test_a_hung_up_client_that_keeps_reading_keeps_its_connection_until_it_closes(
+    flooded: tuple[DaphneLikeProtocol, FakeTcp, list[str]],
+) -> None:
+    _, tcp, done = flooded
+    reactor = tcp.reactor  # type: ignore[attr-defined]
+    for left in (2_000_000, 1_000_000, 0):
+        tcp._tempDataLen = left  # it has read more each time it is looked at
+        reactor.run_next()
+    tcp.connected = False  # it read everything, its close frame last, and closed
+    reactor.run_next()
+    assert "abortConnection" not in done and not reactor.later
+
+
+def test_a_hung_up_client_that_stops_reading_is_cut_after_a_grace(
+    flooded: tuple[DaphneLikeProtocol, FakeTcp, list[str]],
+) -> None:
+    _, tcp, done = flooded
+    reactor = tcp.reactor  # type: ignore[attr-defined]
+    reactor.run_next()
+    assert done[-1] == "abortConnection" and reactor.now == transport.HANG_UP_GRACE_SECONDS
+
+
+def test_a_hung_up_client_that_reads_a_trickle_is_cut_at_the_limit(
+    flooded: tuple[DaphneLikeProtocol, FakeTcp, list[str]],
+) -> None:
+    _, tcp, done = flooded
+    reactor = tcp.reactor  # type: ignore[attr-defined]
+    while "abortConnection" not in done:
+        tcp._tempDataLen -= 1  # a byte per grace
+        reactor.run_next()
+    assert reactor.now == transport.HANG_UP_LIMIT_SECONDS
