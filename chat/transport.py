@@ -30,7 +30,8 @@ one that touches daphne's, autobahn's or Twisted's internals. At start-up (`capa
 everything it relies on is still there; if anything is missing, or CHAT_DIRECT_TRANSPORT is off, or
 the server is not daphne, the worker says so in one log line and every Transport is the plain one:
 frames go through ASGI `send` (slower, correct), the send buffer reads 0 (no 4008 for slow
-clients), an oversized inbound message drops the connection (1006, autobahn's default), and close
+clients), an oversized inbound message drops the connection (1006, autobahn's default), a flooder
+that has not read what was queued for it within autobahn's 1 s close timeout gets a reset, and close
 codes below 3000 go out as 4000 + (code - 1000): 1012 as 4012, 1013 as 4013 (chat.protocol.Close).
 """
 
