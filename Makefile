@@ -66,8 +66,8 @@ LAYER_TESTS := tests/integration/test_delivery.py tests/integration/test_fanout.
 	tests/integration/test_faults.py::test_users_of_a_killed_worker_leave_the_room_within_ttl_and_two_heartbeats
 pytest-layers: $(VENV)/.dev
 	env -u DATABASE_URL CHAT_TEST_CHANNEL_LAYER=pubsub $(BIN)/pytest $(LAYER_TESTS)
-	env -u DATABASE_URL CHAT_CHANNEL_LAYER=memory $(BIN)/pytest tests/consumers
-	env -u DATABASE_URL CHAT_DIRECT_TRANSPORT=0 $(BIN)/pytest tests/integration/test_delivery.py \
+	env -u DATABASE_URL CHAT_CHANNEL_LAYER=memory CHAT_AUTH_MIDDLEWARE=channels $(BIN)/pytest tests/consumers
+	env -u DATABASE_URL CHAT_DIRECT_TRANSPORT=0 CHAT_AUTH_MIDDLEWARE=channels $(BIN)/pytest tests/integration/test_delivery.py \
 		tests/integration/test_fanout.py tests/integration/test_faults.py tests/integration/test_hostile_input.py
 
 test: services lint typecheck jstest pytest-sqlite pytest-postgres pytest-layers

@@ -7,12 +7,16 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from importlib import import_module
 from typing import Any
 
-from channels.auth import AuthMiddleware
+from channels import auth as channels_auth
+from channels.auth import AuthMiddleware, UserLazyObject
 from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
+from django.http.cookie import parse_cookie
 
 from chat.models import NameClaim
 from chat.names import name_normalize, name_skeleton_digests
@@ -118,6 +122,38 @@ class SessionAuthMiddleware(AuthMiddleware):  # type: ignore[misc]
         await super().resolve_scope(scope)
 
 
+class ConnectionAuthMiddleware:
+    """Channels' CookieMiddleware, SessionMiddleware and AuthMiddleware as one, for WebSockets.
+
+    The same scope keys: "cookies", "session" (the session store itself, where Channels puts a
+    LazyObject around it) and "user" (resolved as SessionAuthMiddleware does). Stacked, the three
+    keep four copies of the scope and three suspended coroutines for as long as a socket is open,
+    and every ASGI send goes through the session wrapper's check for a modified session, which
+    Channels saves only on an HTTP response start: the bulk of what a site's idle sockets cost
+    above bare daphne (docs/performance.md, "Memory per connection"). CHAT_AUTH_MIDDLEWARE =
+    "channels" puts Channels' stack back.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cookie_name = settings.SESSION_COOKIE_NAME
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        cookies: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookies = parse_cookie(value.decode("latin1"))
+                break
+        session = self.session_store(cookies.get(self.cookie_name))
+        user = UserLazyObject()
+        scope = {**scope, "cookies": cookies, "session": session, "user": user}
+        user._wrapped = AnonymousUser() if session.session_key is None else await channels_auth.get_user(scope)
+        return await self.inner(scope, receive, send)
+
+
 def auth_middleware_stack(inner: Any) -> Any:
-    """channels.auth.AuthMiddlewareStack, with SessionAuthMiddleware."""
-    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))
+    """Cookies, session and user in the scope: ConnectionAuthMiddleware, or Channels' own stack."""
+    if settings.CHAT_AUTH_MIDDLEWARE == "channels":
+        return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))
+    return ConnectionAuthMiddleware(inner)

@@ -294,6 +294,11 @@ CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=0.0)
 # Off: never touch daphne's internals (chat.transport), every frame through ASGI send. For when a
 # daphne, autobahn or Twisted upgrade is in doubt; the worker says at start-up which way it runs.
 CHAT_DIRECT_TRANSPORT = env.bool("CHAT_DIRECT_TRANSPORT", default=True)
+# "flat": cookies, session and user in one WebSocket middleware (chat.identity.ConnectionAuthMiddleware,
+# less memory per socket); "channels": Channels' CookieMiddleware, SessionMiddleware and AuthMiddleware.
+CHAT_AUTH_MIDDLEWARE = env.str("CHAT_AUTH_MIDDLEWARE", default="flat")
+if CHAT_AUTH_MIDDLEWARE not in ("flat", "channels"):
+    raise ImproperlyConfigured(f'CHAT_AUTH_MIDDLEWARE is "flat" or "channels", not {CHAT_AUTH_MIDDLEWARE!r}')
 
 # /metrics (docs/deployment.md, "Metrics"): 404 unless CHAT_METRICS is on. Then only for a peer
 # within CHAT_METRICS_ALLOWED_ADDRESSES (IPs or networks; this host by default) that did not come
