@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import timedelta
 
 from django.conf import settings
@@ -90,17 +91,8 @@ def _insert_with_next_seq(message: Message) -> bool:
             message.save(force_insert=True)
             return True
 
-    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    # The seq comes from the UPDATE; every other column is a parameter, typed by the INSERT's
-    # columns (checked with psycopg's client-side binding, Django's default, and server-side).
-    values = ", ".join("bumped.last_seq" if f.attname == "seq" else "%s" for f in fields)
-    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields if f.attname != "seq"]
-    sql = (
-        f"WITH bumped AS ({bump}) "
-        f"INSERT INTO {connection.ops.quote_name(Message._meta.db_table)} ({columns}) "
-        f"SELECT {values} FROM bumped RETURNING id, seq"
-    )
+    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in _INSERTED]
+    sql = _insert_sql(bump)
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     with savepoint, connection.cursor() as cursor:
         cursor.execute(sql, [message.room_id, False, *params])
@@ -110,6 +102,23 @@ def _insert_with_next_seq(message: Message) -> bool:
     message.pk, message.seq = row
     message._state.adding, message._state.db = False, connection.alias
     return True
+
+
+# Every column of a message but its id and its seq, which the bump gives (PostgreSQL's insert).
+_INSERTED = tuple(f for f in Message._meta.concrete_fields if not f.primary_key and f.attname != "seq")
+
+
+@functools.cache
+def _insert_sql(bump: str) -> str:
+    # The seq comes from the UPDATE; every other column is a parameter, typed by the INSERT's
+    # columns (checked with psycopg's client-side binding, Django's default, and server-side).
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in (*_INSERTED, Message._meta.get_field("seq")))
+    values = ", ".join(["%s"] * len(_INSERTED) + ["bumped.last_seq"])
+    return (
+        f"WITH bumped AS ({bump}) INSERT INTO {q(Message._meta.db_table)} ({columns}) "
+        f"SELECT {values} FROM bumped RETURNING id, seq"
+    )
 
 
 def _slow_mode_wait(room: Room, author: Identity) -> float:

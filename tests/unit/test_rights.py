@@ -126,3 +126,16 @@ def test_room_rules_let_a_sanction_expire_after_they_were_read(monkeypatch: pyte
 def test_there_are_no_rules_of_a_room_that_does_not_exist() -> None:
     assert room_rules_get(slug="nowhere") is None
     assert rights_get(slug="nowhere", who=Identity(key="g:x", name="x", guest=True)) is None
+
+
+def test_rights_get_loads_the_room_as_the_orm_does() -> None:
+    # rights_get reads the room's columns with plain SQL: its Room must be the ORM's, value for
+    # value and type for type (SQLite gives 0/1 for booleans and text for datetimes).
+    room = Room.objects.create(slug="loaded", name="Loaded", topic="t", archived=True, slow_mode_seconds=5)
+    found = rights_get(room_id=room.pk, who=Identity(key="g:x", name="x", guest=True))
+    assert found is not None
+    stored = Room.objects.get(pk=room.pk)
+    for field in Room._meta.concrete_fields:
+        ours, theirs = getattr(found.room, field.attname), getattr(stored, field.attname)
+        assert (ours, type(ours)) == (theirs, type(theirs)), field.name
+    assert found.room._state.db == stored._state.db and not found.room._state.adding
