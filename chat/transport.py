@@ -40,6 +40,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import logging
+import pprint
 import struct
 import termios
 from typing import Any, cast
@@ -112,7 +113,43 @@ def capable() -> bool:
             ", ".join(missing),
         )
         return False
+    _defer_autobahn_pformat()
     return True
+
+
+class _Pretty:
+    """pprint.pformat(value), made only when something formats it: a log line that is emitted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _defer_autobahn_pformat() -> None:
+    """Autobahn pretty-prints its whole configuration at every connection, for a debug line.
+
+    That was 6 % of a join's CPU in the worker (docs/performance.md), and the line is dropped unless
+    autobahn logs at debug level. Its module's pformat now defers the work to when the line is
+    formatted; Timings.__str__, its one other use, still returns the str it made.
+    """
+    import autobahn.websocket.protocol as autobahn_protocol
+
+    timings = getattr(autobahn_protocol, "Timings", None)
+    if getattr(autobahn_protocol, "pformat", None) is _Pretty:
+        return  # done already (capable() again, after its cache was cleared)
+    if getattr(autobahn_protocol, "pformat", None) is not pprint.pformat or timings is None:
+        logger.warning("autobahn no longer uses pprint.pformat as expected: its debug line is formatted at each join")
+        return
+    as_pretty = timings.__str__
+    autobahn_protocol.pformat = _Pretty  # type: ignore[attr-defined,assignment]
+    timings.__str__ = lambda self: str(as_pretty(self))
 
 
 @functools.cache

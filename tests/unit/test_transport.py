@@ -265,3 +265,20 @@ def test_a_hung_up_client_that_reads_a_trickle_is_cut_at_the_limit(
         tcp._tempDataLen -= 1  # a byte per grace
         reactor.run_next()
     assert reactor.now == transport.HANG_UP_LIMIT_SECONDS
+
+
+def test_autobahn_pretty_prints_its_configuration_only_for_a_line_that_is_logged(fresh_check: None) -> None:
+    import pprint
+
+    import autobahn.websocket.protocol as autobahn_protocol
+
+    assert transport.capable() is True
+    config = [("autoPingTimeout", 20, "WebSocketServerFactory")]
+    deferred = autobahn_protocol.pformat(config)
+    assert not isinstance(deferred, str)  # nothing formatted yet
+    assert "\n{attrs}".format(attrs=deferred) == "\n" + pprint.pformat(config)  # as txaio formats it
+    timings = autobahn_protocol.Timings()
+    timings.track("onOpen")
+    assert isinstance(str(timings), str) and "onOpen" in str(timings)
+    transport.capable.cache_clear()
+    assert transport.capable() is True and autobahn_protocol.pformat is deferred.__class__  # once
