@@ -276,7 +276,7 @@ def test_autobahn_pretty_prints_its_configuration_only_for_a_line_that_is_logged
     config = [("autoPingTimeout", 20, "WebSocketServerFactory")]
     deferred = autobahn_protocol.pformat(config)
     assert not isinstance(deferred, str)  # nothing formatted yet
-    assert "\n{attrs}".format(attrs=deferred) == "\n" + pprint.pformat(config)  # as txaio formats it
+    assert f"\n{deferred}" == "\n" + pprint.pformat(config)  # formatted as txaio formats a log line
     timings = autobahn_protocol.Timings()
     timings.track("onOpen")
     assert isinstance(str(timings), str) and "onOpen" in str(timings)
