@@ -133,7 +133,7 @@ def _rights_sql(vendor: str, by: str) -> str:
 
     sanction = q(Sanction._meta.db_table)
     return (
-        f"SELECT {', '.join(f'r.{q(f.column)}' for f in Room._meta.concrete_fields)}, "
+        f"SELECT {', '.join(f'r.{q(f.column)}' for f in _ROOM_FIELDS)}, "
         f"s.kind AS sanction_kind, s.expires_at AS sanction_until, "
         f"{has_role(Room.members.through)} AS is_member, {has_role(Room.moderators.through)} AS is_moderator "
         f"FROM {q(Room._meta.db_table)} r LEFT JOIN {sanction} s ON s.room_id = r.id AND s.person_key = %s "

@@ -145,10 +145,10 @@ def _defer_autobahn_pformat() -> None:
     """
     import autobahn.websocket.protocol as autobahn_protocol
 
-    timings = getattr(autobahn_protocol, "Timings", None)
-    if getattr(autobahn_protocol, "pformat", None) is _Pretty:
+    timings, pformat = getattr(autobahn_protocol, "Timings", None), getattr(autobahn_protocol, "pformat", None)
+    if pformat is _Pretty:
         return  # done already (capable() again, after its cache was cleared)
-    if getattr(autobahn_protocol, "pformat", None) is not pprint.pformat or timings is None:
+    if pformat is not pprint.pformat or timings is None:
         logger.warning("autobahn no longer uses pprint.pformat as expected: its debug line is formatted at each join")
         return
     as_pretty = timings.__str__
@@ -288,16 +288,19 @@ class Transport:
         reactor = tcp.reactor
         deadline = reactor.seconds() + HANG_UP_LIMIT_SECONDS
 
+        def unread() -> int:
+            return self.buffered() + _unacked(tcp)
+
         def cut_unless_reading(before: int) -> None:
             if not tcp.connected:
                 return  # the client read its close frame and closed
-            left = self.buffered() + _unacked(tcp)
+            left = unread()
             if left < before and reactor.seconds() < deadline:
                 reactor.callLater(HANG_UP_GRACE_SECONDS, cut_unless_reading, left)
             else:
                 tcp.abortConnection()
 
-        reactor.callLater(HANG_UP_GRACE_SECONDS, cut_unless_reading, self.buffered() + _unacked(tcp))
+        reactor.callLater(HANG_UP_GRACE_SECONDS, cut_unless_reading, unread())
 
     def close_frame(self, code: int) -> bool:
         """Send a close frame with any valid code; False if this server needs the ASGI way."""

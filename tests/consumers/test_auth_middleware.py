@@ -60,9 +60,10 @@ async def test_a_logged_in_session_is_its_user(welcome: Welcome) -> None:
     assert you["name"] == "ada" and not you["guest"]
 
 
-async def test_a_session_cookie_that_names_no_session_is_a_guest(welcome: Welcome) -> None:
-    you = await welcome("sessionid=nosuchsessionnosuchsession")
-    assert you["guest"]
+async def test_a_session_cookie_that_names_no_session_is_a_guest_of_its_own(welcome: Welcome) -> None:
+    stale = "sessionid=nosuchsessionnosuchsession"
+    first, second = await welcome(stale), await welcome(stale)
+    assert first["guest"] and second["guest"] and first["id"] != second["id"]  # nobody shares a dead key
 
 
 async def test_the_flat_middleware_adds_cookies_session_and_user_to_a_copy_of_the_scope() -> None:
