@@ -18,7 +18,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from redis.exceptions import RedisError
 
 from chat import admission, broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
-from chat.identity import Identity, distinct_name, identity_from_scope, is_one_connection
+from chat.identity import Identity, LookAlikes, distinct_name, identity_from_scope, is_one_connection
 from chat.models import Message, Room
 from chat.presence import Change, presence
 from chat.protocol import Close, ProtocolError
@@ -202,7 +202,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
     async def _take_a_distinct_name(self, slug: str, change: Change) -> Change:
         """A guest named like someone else present joins again under a suffixed name (chat.identity)."""
         me = protocol.public_id(self.identity.key)
-        present = [(user["id"], user["name"]) for user in change.users]
+        present = change.look_alikes or LookAlikes(change.users)
         renamed = distinct_name(self.identity, present=present, who_id=me)
         if renamed is self.identity:
             return change

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import import_module
 from typing import Any
@@ -66,19 +66,50 @@ def check_nickname(nickname: str) -> str:
     return nickname
 
 
-def distinct_name(who: Identity, *, present: Iterable[tuple[str, str]], who_id: str) -> Identity:
+class LookAlikes:
+    """Who in a room holds each name skeleton (chat.names): for distinct_name, indexed on first use.
+
+    One presence read serves every joiner of its batch (chat.presence), and so does this index: a
+    burst of joins to a room compares each joiner with one index, not with everyone present again.
+    """
+
+    __slots__ = ("_holders", "_users")
+
+    def __init__(self, users: Iterable[Mapping[str, Any]]) -> None:
+        self._users = users  # (id, name) of the people present, as the presence list has them
+        self._holders: dict[str, set[str]] | None = None
+
+    def _index(self) -> dict[str, set[str]]:
+        if self._holders is None:
+            holders: dict[str, set[str]] = {}
+            for user in self._users:
+                for digest in name_skeleton_digests(user["name"]):
+                    holders.setdefault(digest, set()).add(user["id"])
+            self._holders = holders
+        return self._holders
+
+    def held_by_another(self, name: str, who_id: str) -> bool:
+        """Whether someone present other than `who_id` (a person's id, shared by their tabs) looks like `name`."""
+        holders = self._index()
+        for digest in name_skeleton_digests(name):
+            ids = holders.get(digest)
+            if ids and (len(ids) > 1 or who_id not in ids):
+                return True
+        return False
+
+
+def distinct_name(who: Identity, *, present: LookAlikes, who_id: str) -> Identity:
     """`who`, or for a guest whose name looks like that of someone else present, `who` with a suffix.
 
-    `present` is (id, name) of the people in the room, `who_id` the guest's own id (their other
-    tabs share it). No two people present show one name: the second guest called bob is shown as
-    bob-3f2a, from their id, in this room for as long as they stay.
+    `present` holds the people in the room, `who_id` is the guest's own id (their other tabs share
+    it). No two people present show one name: the second guest called bob is shown as bob-3f2a,
+    from their id, in this room for as long as they stay.
     """
     if not who.guest:
         return who  # registered names are unique, and no guest may take a look-alike of one
-    taken = {digest for pid, name in present if pid != who_id for digest in name_skeleton_digests(name)}
     name = who.name
     for length in (4, 8, 16):
-        if taken.isdisjoint(name_skeleton_digests(name)):
+        if not present.held_by_another(name, who_id):
             return who if name == who.name else replace(who, name=name)
         name = f"{who.name}-{who_id[:length]}"
     return replace(who, name=name)

@@ -21,7 +21,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from chat import protocol, redisconn, shards
-from chat.identity import Identity
+from chat.identity import Identity, LookAlikes
 
 User = dict[str, Any]
 
@@ -31,6 +31,8 @@ class Change:
     changed: bool  # the user's first connection joined / last connection left
     online: int  # users online in the room afterwards
     users: tuple[User, ...] = ()  # after a join: who is online, the joiner included
+    # After a join: their names' look-alike index, one for all the joiners that one read answered.
+    look_alikes: LookAlikes | None = None
 
 
 class Presence(Protocol):
@@ -206,7 +208,10 @@ class RedisPresence:
         keys = [*self._keys(room), *(self._conns(room, who) for who, _ in joiners)]
         firsts, names = await self._eval(room, _JOIN, keys, *args)
         users = tuple(orjson.loads(name) for name in names if name)
-        return [Change(changed=bool(first), online=len(names), users=users) for first in firsts]
+        look_alikes = LookAlikes(users)
+        return [
+            Change(changed=bool(first), online=len(names), users=users, look_alikes=look_alikes) for first in firsts
+        ]
 
     async def leave(self, room: str, who: Identity, conn: str) -> Change:
         left, online = await self._eval(
@@ -303,7 +308,7 @@ class LocalPresence:
         conns[conn] = now + self.ttl
         state.users[who.key] = _user(who)
         users = tuple(await self.online(room))
-        return Change(changed=first, online=len(users), users=users)
+        return Change(changed=first, online=len(users), users=users, look_alikes=LookAlikes(users))
 
     async def leave(self, room: str, who: Identity, conn: str) -> Change:
         state, now = self._room(room), time.time()

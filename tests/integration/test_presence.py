@@ -131,6 +131,8 @@ async def test_joins_at_once_share_a_script_and_each_learns_its_own_news(
     assert news == {**{who.key: 1 for who, _ in joins}, ALICE.key: 0}  # alice was online already
     assert [change.changed for (who, _), change in zip(joins, changes, strict=True) if who == BOB] == [True, False]
     assert 1 <= len(scripts) < len(joins)
+    # One look-alike index per script: a joiner's distinct name costs a lookup, not a scan of the room.
+    assert len({id(change.look_alikes) for change in changes}) == len(scripts)
     assert sorted(u["name"] for u in await redis_store.online("hall")) == everyone
 
 
