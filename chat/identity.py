@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import import_module
-from typing import Any
+from typing import Any, cast
 
 from channels import auth as channels_auth
 from channels.auth import AuthMiddleware, UserLazyObject
@@ -170,7 +170,9 @@ class ConnectionAuthMiddleware:
         self.cookie_name = settings.SESSION_COOKIE_NAME
         self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    _asgi_single_callable = True  # a plain method that returns a coroutine (asgiref's hint)
+
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[Any]:
         cookies: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name == b"cookie":
@@ -179,7 +181,15 @@ class ConnectionAuthMiddleware:
         session = self.session_store(cookies.get(self.cookie_name))
         user = UserLazyObject()
         scope = {**scope, "cookies": cookies, "session": session, "user": user}
-        user._wrapped = AnonymousUser() if session.session_key is None else await channels_auth.get_user(scope)
+        if session.session_key is None:
+            # Anonymous whatever the database holds: the inner coroutine itself, with no frame of
+            # this middleware left suspended under it for the life of the socket.
+            user._wrapped = AnonymousUser()
+            return cast("Awaitable[Any]", self.inner(scope, receive, send))
+        return self._as_user(scope, receive, send)
+
+    async def _as_user(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        scope["user"]._wrapped = await channels_auth.get_user(scope)
         return await self.inner(scope, receive, send)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 from urllib.parse import ParseResult, urlparse
 
 from channels.security.websocket import OriginValidator, WebsocketDenier
@@ -17,19 +18,25 @@ LOGGED_ORIGIN_CHARS = 200
 
 
 class LoggedOriginValidator(OriginValidator):  # type: ignore[misc]  # channels is untyped
-    """Channels' OriginValidator that logs each refusal, and refuses (not crashes on) a garbled Origin."""
+    """Channels' OriginValidator that logs each refusal, and refuses (not crashes on) a garbled Origin.
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    Like chat.transport.TransportMiddleware it returns the coroutine of the application it picks
+    instead of awaiting it: nothing of it stays suspended while the socket is open.
+    """
+
+    _asgi_single_callable = True
+
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[Any]:
         if scope["type"] != "websocket":
             raise ValueError("LoggedOriginValidator only guards WebSocket connections")
         # As in channels, the last Origin header counts; browsers send exactly one.
         origins = [value for name, value in scope.get("headers", []) if name == b"origin"]
         raw = origins[-1] if origins else None
         if self.valid_origin(_parse(raw)):
-            return await self.application(scope, receive, send)
+            return cast("Awaitable[Any]", self.application(scope, receive, send))
         shown = "absent" if raw is None else repr(raw.decode("latin1")[:LOGGED_ORIGIN_CHARS])
         logger.warning("websocket refused: origin %s is not allowed for %r", shown, scope.get("path", "?"))
-        return await WebsocketDenier()(scope, receive, send)
+        return cast("Awaitable[Any]", WebsocketDenier()(scope, receive, send))
 
     def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
         try:

@@ -47,6 +47,7 @@ import logging
 import pprint
 import struct
 import termios
+from collections.abc import Awaitable
 from typing import Any, cast
 
 from django.conf import settings
@@ -315,11 +316,17 @@ class Transport:
 
 
 class TransportMiddleware:
-    """Outermost WebSocket middleware: adds scope["transport"], a Transport for this connection."""
+    """Outermost WebSocket middleware: adds scope["transport"], a Transport for this connection.
+
+    It hands back the inner application's coroutine rather than awaiting it (an ASGI application
+    need only return an awaitable), so no frame of it stays suspended for the life of the socket.
+    """
+
+    _asgi_single_callable = True  # asgiref's hint: a plain method, not an ASGI 2 double callable
 
     def __init__(self, app: Any) -> None:
         self.app = app
         capable()  # at start-up: a worker whose daphne changed says so before its first client
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        return await self.app({**scope, "transport": for_send(send)}, receive, send)
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[Any]:
+        return cast("Awaitable[Any]", self.app({**scope, "transport": for_send(send)}, receive, send))
