@@ -66,34 +66,41 @@ def check_nickname(nickname: str) -> str:
     return nickname
 
 
+# A skeleton that more than one person present holds.
+_SEVERAL = ""
+
+
 class LookAlikes:
     """Who in a room holds each name skeleton (chat.names): for distinct_name, indexed on first use.
 
     One presence read serves every joiner of its batch (chat.presence), and so does this index: a
     burst of joins to a room compares each joiner with one index, not with everyone present again.
+    Building it costs what one comparison with everyone did.
     """
 
-    __slots__ = ("_holders", "_users")
+    __slots__ = ("_holder", "_users")
 
     def __init__(self, users: Iterable[Mapping[str, Any]]) -> None:
         self._users = users  # (id, name) of the people present, as the presence list has them
-        self._holders: dict[str, set[str]] | None = None
+        self._holder: dict[str, str] | None = None  # skeleton digest -> its holder's id, or _SEVERAL
 
-    def _index(self) -> dict[str, set[str]]:
-        if self._holders is None:
-            holders: dict[str, set[str]] = {}
+    def _index(self) -> dict[str, str]:
+        if self._holder is None:
+            holder: dict[str, str] = {}
             for user in self._users:
+                uid = user["id"]
                 for digest in name_skeleton_digests(user["name"]):
-                    holders.setdefault(digest, set()).add(user["id"])
-            self._holders = holders
-        return self._holders
+                    if holder.setdefault(digest, uid) != uid:
+                        holder[digest] = _SEVERAL
+            self._holder = holder
+        return self._holder
 
     def held_by_another(self, name: str, who_id: str) -> bool:
         """Whether someone present other than `who_id` (a person's id, shared by their tabs) looks like `name`."""
-        holders = self._index()
+        holder = self._index()
         for digest in name_skeleton_digests(name):
-            ids = holders.get(digest)
-            if ids and (len(ids) > 1 or who_id not in ids):
+            found = holder.get(digest)
+            if found is not None and found != who_id:
                 return True
         return False
 

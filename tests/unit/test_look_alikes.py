@@ -49,3 +49,9 @@ def test_one_index_serves_every_joiner_it_is_asked_for(monkeypatch: pytest.Monke
         joiner = Identity(key=f"g:{i}", name=f"guest-{i}", guest=True)
         assert distinct_name(joiner, present=room, who_id=f"p{i}") is joiner
     assert len(read) == 50 + 50  # everyone present once, then each joiner's own name
+
+
+def test_a_name_held_by_the_joiner_and_by_someone_else_is_taken() -> None:
+    room = present((BOB_ID, "bob"), ("x9", "b0b"))
+    assert distinct_name(BOB, present=room, who_id=BOB_ID).name == "bob-3f2a"
+    assert LookAlikes([{"id": "x9", "name": "b0b"}, {"id": "x8", "name": "BOB"}]).held_by_another("bob", "x9")
