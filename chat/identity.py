@@ -169,7 +169,8 @@ class ConnectionAuthMiddleware:
     and every ASGI send goes through the session wrapper's check for a modified session, which
     Channels saves only on an HTTP response start: the bulk of what a site's idle sockets cost
     above bare daphne (docs/performance.md, "Memory per connection"). CHAT_AUTH_MIDDLEWARE =
-    "channels" puts Channels' stack back.
+    "channels" puts Channels' stack back. Only a socket with a session keeps a frame of this one
+    suspended, where its user was resolved.
     """
 
     def __init__(self, inner: Any) -> None:

@@ -35,6 +35,7 @@ _LISTENING_TYPES = ("tcp:", "tcp6:", "unix:", "ssl:")
 
 
 def listen_backlog(environ: Mapping[str, str] = os.environ) -> int:
+    """CHAT_LISTEN_BACKLOG, else LISTEN_BACKLOG; anything but a positive whole number stops the start."""
     raw = environ.get(BACKLOG_ENV, "")
     if not raw:
         return LISTEN_BACKLOG
