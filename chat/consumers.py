@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from redis.exceptions import RedisError
 
-from chat import admission, broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
+from chat import admission, asyncdb, broadcast, db, metrics, protocol, ratelimit, selectors, services, worker
 from chat.identity import Identity, LookAlikes, distinct_name, identity_from_scope, is_one_connection
 from chat.models import Message, Room
 from chat.presence import Change, presence
@@ -430,10 +430,7 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
             await self.dispatch(event)
 
     async def _post(self, request: protocol.PostMessage) -> None:
-        # With a client_id a post can be repeated: a second attempt finds the first if it was stored.
-        run = db.run if request.client_id is None else db.run_idempotent
-        message, created = await run(
-            services.message_create,
+        message, created = await asyncdb.message_create(
             room_id=self.room.pk,
             author=self.identity,
             body=request.body,

@@ -74,11 +74,22 @@ def rights_get(*, room_id: int | None = None, slug: str | None = None, who: Iden
     read with a plain cursor (the room built as RawQuerySet builds it) about 0.15 ms
     (docs/performance.md, "The CPU of a post").
     """
+    sql, params = rights_statement(room_id=room_id, slug=slug, who=who)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return rights_from_rows(rows, who)
+
+
+def rights_statement(*, room_id: int | None = None, slug: str | None = None, who: Identity) -> tuple[str, list[Any]]:
+    """rights_get's SQL and parameters, for a caller with its own connection (chat.asyncdb)."""
     by, value = ("id", room_id) if room_id is not None else ("slug", slug)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(_rights_sql(connection.vendor, by), [who.user_id, who.user_id, who.key, now, value])
-        rows = cursor.fetchall()
+    return _rights_sql(connection.vendor, by), [who.user_id, who.user_id, who.key, now, value]
+
+
+def rights_from_rows(rows: list[tuple[Any, ...]], who: Identity) -> Rights | None:
+    """The Rights that rights_statement's rows say; None if there were none (no such room)."""
     if not rows:
         return None
     # The room's columns first, in Room's field order, then one sanction per row and the two roles.

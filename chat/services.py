@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -46,16 +47,7 @@ def message_create(*, room_id: int, author: Identity, body: str, client_id: str 
             return existing, False
         seconds = rights.room.slow_mode_seconds
         raise Refused("slow_mode", f"Slow mode: one message per {seconds} seconds.", retry_after=wait)
-    message = Message(
-        room_id=room_id,
-        author_user_id=author.user_id,
-        author_key=author.key,
-        author_name=author.name,
-        author_guest=author.guest,
-        body=body,
-        client_id=client_id,
-        sent_at=timezone.now(),
-    )
+    message = new_message(room_id=room_id, author=author, body=body, client_id=client_id)
     try:
         stored = _insert_with_next_seq(message)
     except IntegrityError:
@@ -70,6 +62,20 @@ def message_create(*, room_id: int, author: Identity, body: str, client_id: str 
     return message, True
 
 
+def new_message(*, room_id: int, author: Identity, body: str, client_id: str | None) -> Message:
+    """The message `author` posts, not stored yet: no id, no seq."""
+    return Message(
+        room_id=room_id,
+        author_user_id=author.user_id,
+        author_key=author.key,
+        author_name=author.name,
+        author_guest=author.guest,
+        body=body,
+        client_id=client_id,
+        sent_at=timezone.now(),
+    )
+
+
 def _insert_with_next_seq(message: Message) -> bool:
     """Bump the room's counter and insert `message` with it; False if the room is archived or gone.
 
@@ -79,11 +85,9 @@ def _insert_with_next_seq(message: Message) -> bool:
     transaction (a savepoint inside an outer one). Elsewhere, UPDATE ... RETURNING (SQLite >= 3.35)
     and the INSERT in one transaction.
     """
-    room_table = connection.ops.quote_name(Room._meta.db_table)
-    bump = f"UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %s AND archived = %s RETURNING last_seq"
     if connection.vendor != "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(bump, [message.room_id, False])
+            cursor.execute(_bump_sql(), [message.room_id, False])
             row = cursor.fetchone()
             if row is None:
                 return False
@@ -91,12 +95,26 @@ def _insert_with_next_seq(message: Message) -> bool:
             message.save(force_insert=True)
             return True
 
-    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in _INSERTED]
-    sql = _insert_sql(bump)
+    sql, params = insert_statement(message)
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     with savepoint, connection.cursor() as cursor:
-        cursor.execute(sql, [message.room_id, False, *params])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
+    return mark_stored(message, row)
+
+
+def insert_statement(message: Message) -> tuple[str, list[Any]]:
+    """PostgreSQL's one statement that bumps the room's seq and inserts `message` with it.
+
+    It returns one row, (id, seq), or none if the room is archived or gone. A caller with its
+    own connection (chat.asyncdb) runs it in autocommit, as _insert_with_next_seq does.
+    """
+    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in _INSERTED]
+    return _insert_sql(_bump_sql()), [message.room_id, False, *params]
+
+
+def mark_stored(message: Message, row: tuple[Any, ...] | None) -> bool:
+    """Give `message` the (id, seq) that insert_statement returned; False if it returned nothing."""
     if row is None:
         return False
     message.pk, message.seq = row
@@ -106,6 +124,13 @@ def _insert_with_next_seq(message: Message) -> bool:
 
 # Every column of a message but its id and its seq, which the bump gives (PostgreSQL's insert).
 _INSERTED = tuple(f for f in Message._meta.concrete_fields if not f.primary_key and f.attname != "seq")
+
+
+@functools.cache
+def _bump_sql() -> str:
+    # Params: the room's id, False (not archived).
+    room_table = connection.ops.quote_name(Room._meta.db_table)
+    return f"UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %s AND archived = %s RETURNING last_seq"
 
 
 @functools.cache

@@ -294,6 +294,9 @@ CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=0.0)
 # Off: never touch daphne's internals (chat.transport), every frame through ASGI send. For when a
 # daphne, autobahn or Twisted upgrade is in doubt; the worker says at start-up which way it runs.
 CHAT_DIRECT_TRANSPORT = env.bool("CHAT_DIRECT_TRANSPORT", default=True)
+# On PostgreSQL a post's two statements run on the event loop (chat.asyncdb); off: on chat.db's
+# threads, as every other query.
+CHAT_ASYNC_DB = env.bool("CHAT_ASYNC_DB", default=True)
 # "flat": cookies, session and user in one WebSocket middleware (chat.identity.ConnectionAuthMiddleware,
 # less memory per socket); "channels": Channels' CookieMiddleware, SessionMiddleware and AuthMiddleware.
 CHAT_AUTH_MIDDLEWARE = env.str("CHAT_AUTH_MIDDLEWARE", default="flat")

@@ -11,6 +11,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
+from chat import asyncdb
 from chat.models import Room
 from chat.presence import presence
 from chatsite.asgi import application
@@ -110,9 +111,10 @@ def while_joining(monkeypatch: pytest.MonkeyPatch) -> WhileJoining:
 
 @pytest.fixture(autouse=True)
 async def close_orm_thread_connections() -> AsyncIterator[None]:
-    """The async ORM (acreate, aupdate) opens connections in asgiref's thread; close them after."""
+    """The async ORM (acreate, aupdate) opens connections in asgiref's thread, chat.asyncdb its own; close them."""
     yield
     await sync_to_async(connections.close_all)()
+    asyncdb.close()
 
 
 async def guest_cookie(name: str) -> str:

@@ -130,8 +130,9 @@ async def test_a_flood_ends_in_rate_limited_then_4429_and_nothing_more_is_answer
 
 
 async def test_a_post_whose_database_connection_is_lost_twice_gets_unavailable(
-    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
+    settings.CHAT_ASYNC_DB = False  # on chat.db's threads; chat.asyncdb's own: tests/consumers/test_asyncdb.py
     alice = await connect("den")
     real = services.message_create
     calls: list[str] = []
@@ -153,8 +154,9 @@ async def test_a_post_whose_database_connection_is_lost_twice_gets_unavailable(
 
 
 async def test_a_post_without_client_id_is_not_retried_when_its_connection_is_lost(
-    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch
+    connect: Connect, room: Room, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
+    settings.CHAT_ASYNC_DB = False
     alice = await connect("den")
     calls = []
 

@@ -1,0 +1,189 @@
+"""A post's two statements on the event loop, on async psycopg connections (PostgreSQL only).
+
+Every post reads its author's rights and then inserts the message with the room's next seq. Through
+chat.db each post hops to a pool thread and back, pays Django's connection upkeep, and fights the
+loop's fan-out for the GIL: about 1 ms of a worker's CPU per post, twice what the two statements
+cost (docs/performance.md, "Posts on the event loop"). Here the same statements
+(chat.rights.rights_statement, chat.services.insert_statement) run on the loop itself, on up to
+SIZE autocommit connections per loop. They are opened with Django's own connection parameters and
+adapters, so their rows are the ones the ORM reads.
+
+What stays on chat.db: every other query, SQLite, and a post's rare turns, which run
+chat.services.message_create whole there (a room in slow mode reads the author's last message; a
+re-send of a stored message finds it). CHAT_ASYNC_DB=0 sends every post there.
+
+As in chat.db, a connection the server dropped fails the statement that finds it and is closed;
+a post with a client_id, safe to repeat, is then tried once more on a new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+)
+
+from chat import db, metrics, services
+from chat.identity import Identity
+from chat.models import Message
+from chat.rights import RoomReadOnly, check_can_write, rights_from_rows, rights_statement
+
+# As many as chat.db's threads: a worker's posts never wait for one another's round trips.
+SIZE = 4
+
+
+def enabled() -> bool:
+    """Whether posts run here: on PostgreSQL, unless CHAT_ASYNC_DB is off."""
+    return bool(settings.CHAT_ASYNC_DB) and connection.vendor == "postgresql"
+
+
+async def message_create(*, room_id: int, author: Identity, body: str, client_id: str | None) -> tuple[Message, bool]:
+    """chat.services.message_create from the event loop: the same refusals, the same message, the same retry."""
+    run = db.run if client_id is None else db.run_idempotent
+    if enabled():
+        try:
+            try:
+                return await _create(room_id=room_id, author=author, body=body, client_id=client_id)
+            except db.LOST:
+                if client_id is None:
+                    raise
+                return await _create(room_id=room_id, author=author, body=body, client_id=client_id)
+        except _Whole:
+            pass
+    return await run(services.message_create, room_id=room_id, author=author, body=body, client_id=client_id)
+
+
+class _Whole(Exception):
+    """This post takes a turn that services.message_create handles, with its own queries."""
+
+
+async def _create(*, room_id: int, author: Identity, body: str, client_id: str | None) -> tuple[Message, bool]:
+    async with _connections().connection() as conn:
+        with _as_django_errors():
+            sql, params = rights_statement(room_id=room_id, who=author)
+            rights = rights_from_rows(await (await conn.execute(sql, params)).fetchall(), author)
+            if rights is None:
+                raise RoomReadOnly  # deleted meanwhile: its sockets are being closed with 4404
+            check_can_write(rights)
+            if rights.room.slow_mode_seconds and not rights.moderator:
+                raise _Whole
+            message = services.new_message(room_id=room_id, author=author, body=body, client_id=client_id)
+            sql, params = services.insert_statement(message)
+            try:
+                row = await (await conn.execute(sql, params)).fetchone()
+            except psycopg.errors.UniqueViolation:
+                if client_id is None:
+                    raise
+                raise _Whole from None  # a re-send of a stored message: its ack again
+    if not services.mark_stored(message, row):
+        raise RoomReadOnly  # archived after the rights were read
+    return message, True
+
+
+class _Connections:
+    """The open connections of one event loop: up to SIZE, each used by one post at a time."""
+
+    def __init__(self) -> None:
+        self.idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []  # with when each was opened
+        self.slots = asyncio.Semaphore(SIZE)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        submitted = time.monotonic()
+        async with self.slots:
+            metrics.db_call_started(submitted)
+            with _as_django_errors():
+                conn, opened = self.idle.pop() if self.idle else (await _connect(), time.monotonic())
+            try:
+                yield conn
+            finally:
+                # Kept unless lost, busy (a post cancelled mid-statement) or older than CONN_MAX_AGE.
+                max_age = _max_age()
+                young = max_age is None or time.monotonic() - opened < max_age
+                if young and not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                    self.idle.append((conn, opened))
+                else:
+                    await conn.close()  # no round trip: it only frees the connection
+
+    def close(self) -> None:
+        for conn, _ in self.idle:
+            conn.pgconn.finish()  # sync: the loop these were opened on may be gone
+        self.idle.clear()
+
+
+def _max_age() -> float | None:
+    """Seconds a connection is kept (None: for good), as Django keeps its own: CONN_MAX_AGE."""
+    max_age: float | None = connection.settings_dict["CONN_MAX_AGE"]
+    return max_age
+
+
+# Per event loop: a connection is bound to the loop it was opened on. A worker has one loop; a test
+# run has one per test, so the last loop's connections are closed when a new loop asks.
+_by_loop: dict[asyncio.AbstractEventLoop, _Connections] = {}
+
+
+def close() -> None:
+    """Close every idle connection (those of every loop); the next post opens a new one."""
+    for mine in _by_loop.values():
+        mine.close()
+
+
+def _connections() -> _Connections:
+    loop = asyncio.get_running_loop()
+    mine = _by_loop.get(loop)
+    if mine is None:
+        close()
+        _by_loop.clear()
+        mine = _by_loop[loop] = _Connections()
+    return mine
+
+
+async def _connect() -> psycopg.AsyncConnection[Any]:
+    # Django's own parameters: the database and credentials, client encoding, and its adapters
+    # (datetimes loaded aware in the connection's time zone). Its cursor class is sync; client-side
+    # binding, as Django's default.
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    conn = await psycopg.AsyncConnection.connect(**params, autocommit=True, cursor_factory=psycopg.AsyncClientCursor)
+    # As Django's ensure_timezone does at each connect.
+    zone = connection.timezone_name
+    if zone and conn.info.parameter_status("TimeZone") != zone:
+        await conn.execute(connection.ops.set_time_zone_sql(), [zone])
+    return conn
+
+
+# psycopg's errors as Django's, so that callers catch one family (chat.db.LOST among them).
+_DJANGO_ERRORS = (
+    DataError,
+    IntegrityError,
+    OperationalError,
+    InterfaceError,
+    InternalError,
+    ProgrammingError,
+    NotSupportedError,
+    DatabaseError,
+)
+
+
+@contextlib.contextmanager
+def _as_django_errors() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        django_error = next((e for e in _DJANGO_ERRORS if isinstance(exc, getattr(psycopg, e.__name__))), DatabaseError)
+        raise django_error(*exc.args) from exc
