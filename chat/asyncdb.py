@@ -1,12 +1,12 @@
-"""A post's two statements on the event loop, on async psycopg connections (PostgreSQL only).
+"""A post's database work on the event loop, in one statement on async psycopg connections (PostgreSQL only).
 
 Every post reads its author's rights and then inserts the message with the room's next seq. Through
-chat.db each post hops to a pool thread and back, pays Django's connection upkeep, and fights the
-loop's fan-out for the GIL: about 1 ms of a worker's CPU per post, twice what the two statements
-cost (docs/performance.md, "Posts on the event loop"). Here the same statements
-(chat.rights.rights_statement, chat.services.insert_statement) run on the loop itself, on up to
-SIZE autocommit connections per loop. They are opened with Django's own connection parameters and
-adapters, so their rows are the ones the ORM reads.
+chat.db that is two round trips, a hop to a pool thread and back, Django's connection upkeep, and a
+fight with the loop's fan-out for the GIL (docs/performance.md, "Posts on the event loop"). Here
+one statement (chat.services.post_statement) reads the rights, checks them and inserts, on the
+loop itself, on up to SIZE autocommit connections per loop. They are opened with Django's own
+connection parameters and adapters, so their rows are the ones the ORM reads, and the refusals are
+chat.rights.check_can_write's, from the same rows.
 
 What stays on chat.db: every other query, SQLite, and a post's rare turns, which run
 chat.services.message_create whole there (a room in slow mode reads the author's last message; a
@@ -41,7 +41,7 @@ from django.db import (
 from chat import db, metrics, services
 from chat.identity import Identity
 from chat.models import Message
-from chat.rights import RoomReadOnly, check_can_write, rights_from_rows, rights_statement
+from chat.rights import RoomReadOnly, check_can_write, rights_from_rows
 
 # As many as chat.db's threads: a worker's posts never wait for one another's round trips.
 SIZE = 4
@@ -73,25 +73,26 @@ class _Whole(Exception):
 
 
 async def _create(*, room_id: int, author: Identity, body: str, client_id: str | None) -> tuple[Message, bool]:
+    message = services.new_message(room_id=room_id, author=author, body=body, client_id=client_id)
+    sql, params = services.post_statement(message, author)
     async with _connections().connection() as conn:
         with _as_django_errors():
-            sql, params = rights_statement(room_id=room_id, who=author)
-            rights = rights_from_rows(await (await conn.execute(sql, params)).fetchall(), author)
-            if rights is None:
-                raise RoomReadOnly  # deleted meanwhile: its sockets are being closed with 4404
-            check_can_write(rights)
-            if rights.room.slow_mode_seconds and not rights.moderator:
-                raise _Whole
-            message = services.new_message(room_id=room_id, author=author, body=body, client_id=client_id)
-            sql, params = services.insert_statement(message)
             try:
-                row = await (await conn.execute(sql, params)).fetchone()
+                # Prepared: planning the statement is most of PostgreSQL's work for a post otherwise.
+                cursor = psycopg.AsyncCursor(conn)
+                rows = await (await cursor.execute(sql, params, prepare=True)).fetchall()
             except psycopg.errors.UniqueViolation:
                 if client_id is None:
                     raise
                 raise _Whole from None  # a re-send of a stored message: its ack again
-    if not services.mark_stored(message, row):
-        raise RoomReadOnly  # archived after the rights were read
+    rights = rights_from_rows([row[:-2] for row in rows], author)
+    if rights is None:
+        raise RoomReadOnly  # deleted meanwhile: its sockets are being closed with 4404
+    stored = rows[0][-2:]
+    if stored[0] is None:
+        check_can_write(rights)  # the refusal the rights say
+        raise _Whole  # slow mode (it reads the author's last message), or a sanction that just ended
+    services.mark_stored(message, stored)
     return message, True
 
 
@@ -159,6 +160,10 @@ async def _connect() -> psycopg.AsyncConnection[Any]:
     # binding, as Django's default.
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
+    # Django turns prepared statements off, for transaction-mode poolers. Here the post statement,
+    # the only one these connections repeat, is prepared at its first run: PgBouncer >= 1.21 keeps
+    # such statements across its server connections when max_prepared_statements is set.
+    params.pop("prepare_threshold", None)
     conn = await psycopg.AsyncConnection.connect(**params, autocommit=True, cursor_factory=psycopg.AsyncClientCursor)
     # As Django's ensure_timezone does at each connect.
     zone = connection.timezone_name

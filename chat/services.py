@@ -17,7 +17,7 @@ from chat import broadcast
 from chat.identity import Identity
 from chat.models import Message, NameClaim, Room, Sanction
 from chat.names import name_skeleton_digests
-from chat.rights import Refused, Rights, RoomReadOnly, check_can_write, check_moderator, rights_get
+from chat.rights import Refused, Rights, RoomReadOnly, check_can_write, check_moderator, rights_get, rights_statement
 
 
 def _rights(room_id: int, who: Identity) -> Rights:
@@ -106,11 +106,26 @@ def _insert_with_next_seq(message: Message) -> bool:
 def insert_statement(message: Message) -> tuple[str, list[Any]]:
     """PostgreSQL's one statement that bumps the room's seq and inserts `message` with it.
 
-    It returns one row, (id, seq), or none if the room is archived or gone. A caller with its
-    own connection (chat.asyncdb) runs it in autocommit, as _insert_with_next_seq does.
+    It returns one row, (id, seq), or none if the room is archived or gone.
     """
-    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in _INSERTED]
-    return _insert_sql(_bump_sql()), [message.room_id, False, *params]
+    return _insert_sql(_bump_sql()), [message.room_id, False, *_insert_params(message)]
+
+
+def post_statement(message: Message, author: Identity) -> tuple[str, list[Any]]:
+    """PostgreSQL's one statement for a post: the author's rights read, checked, and the insert if they allow it.
+
+    Its rows are rights_statement's (chat.rights.rights_from_rows reads them) with the message's
+    (id, seq) after them: NULLs if nothing was inserted, because the rights refuse, the room is in
+    slow mode for this author, or the room is archived or gone. Run in autocommit (chat.asyncdb),
+    it is one transaction: the insert sees the rights it was checked against.
+    """
+    rights_sql, rights_params = rights_statement(room_id=message.room_id, who=author)
+    params = [*rights_params, author.staff, message.room_id, False, *_insert_params(message)]
+    return _post_sql(rights_sql), params
+
+
+def _insert_params(message: Message) -> list[Any]:
+    return [f.get_db_prep_save(getattr(message, f.attname), connection) for f in _INSERTED]
 
 
 def mark_stored(message: Message, row: tuple[Any, ...] | None) -> bool:
@@ -127,22 +142,46 @@ _INSERTED = tuple(f for f in Message._meta.concrete_fields if not f.primary_key 
 
 
 @functools.cache
-def _bump_sql() -> str:
+def _bump_sql(condition: str = "") -> str:
     # Params: the room's id, False (not archived).
     room_table = connection.ops.quote_name(Room._meta.db_table)
-    return f"UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %s AND archived = %s RETURNING last_seq"
+    return (
+        f"UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %s AND archived = %s{condition} RETURNING last_seq"
+    )
+
+
+@functools.cache
+def _insert_from_bumped_sql() -> str:
+    # The seq comes from the UPDATE, the CTE "bumped"; every other column is a parameter, typed by
+    # the INSERT's columns (checked with psycopg's client-side binding, Django's default, and server-side).
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in (*_INSERTED, Message._meta.get_field("seq")))
+    values = ", ".join(["%s"] * len(_INSERTED) + ["bumped.last_seq"])
+    return f"INSERT INTO {q(Message._meta.db_table)} ({columns}) SELECT {values} FROM bumped RETURNING id, seq"
 
 
 @functools.cache
 def _insert_sql(bump: str) -> str:
-    # The seq comes from the UPDATE; every other column is a parameter, typed by the INSERT's
-    # columns (checked with psycopg's client-side binding, Django's default, and server-side).
+    return f"WITH bumped AS ({bump}) {_insert_from_bumped_sql()}"
+
+
+@functools.cache
+def _post_sql(rights_sql: str) -> str:
+    # check_can_write and the slow mode's exemption, in SQL: a moderator (staff, the %s) may always
+    # post; anyone else unless the room is in slow mode or they have an active sanction (a mute or a
+    # ban). Data-modifying CTEs must be at the top level, so the insert is not _insert_sql's.
     q = connection.ops.quote_name
-    columns = ", ".join(q(f.column) for f in (*_INSERTED, Message._meta.get_field("seq")))
-    values = ", ".join(["%s"] * len(_INSERTED) + ["bumped.last_seq"])
+    columns = {f.name: q(f.column) for f in Room._meta.concrete_fields}
+    archived, slow = columns["archived"], columns["slow_mode_seconds"]
+    allowed = (
+        f"SELECT 1 FROM rights WHERE NOT rights.{archived} AND (%s OR rights.is_moderator OR "
+        f"(rights.{slow} = 0 AND NOT EXISTS (SELECT 1 FROM rights x WHERE x.sanction_kind IS NOT NULL))) LIMIT 1"
+    )
+    bump = _bump_sql(" AND EXISTS (SELECT 1 FROM allowed)")
     return (
-        f"WITH bumped AS ({bump}) INSERT INTO {q(Message._meta.db_table)} ({columns}) "
-        f"SELECT {values} FROM bumped RETURNING id, seq"
+        f"WITH rights AS ({rights_sql}), allowed AS ({allowed}), bumped AS ({bump}), "
+        f"inserted AS ({_insert_from_bumped_sql()}) "
+        "SELECT rights.*, inserted.id, inserted.seq FROM rights LEFT JOIN inserted ON true"
     )
 
 

@@ -9,15 +9,20 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
-from chat import asyncdb
+from chat import asyncdb, services
 from chat.identity import Identity
-from chat.models import Message, Room
+from chat.models import Message, Room, Sanction
+from chat.rights import Refused
 from tests.consumers.conftest import Client
 
 pytestmark = [
@@ -56,6 +61,75 @@ async def test_a_post_is_the_message_the_orm_reads_back(room: Room) -> None:
         ours, orms = getattr(message, field.attname), getattr(read, field.attname)
         assert (ours, type(ours)) == (orms, type(orms)), field.name
     assert message.sent_at.utcoffset() is not None and message.sent_at.utcoffset().total_seconds() == 0
+
+
+MINUTE = timedelta(minutes=1)
+
+# Who posts, in what room, with what sanction: services.message_create's answer is the reference.
+CASES: dict[str, dict[str, Any]] = {
+    "anyone": {},
+    "banned": {"sanction": ("ban", None)},
+    "muted": {"sanction": ("mute", None)},
+    "muted for ten minutes": {"sanction": ("mute", 10 * MINUTE)},
+    "muted until a minute ago": {"sanction": ("mute", -MINUTE)},
+    "in an archived room": {"room": {"archived": True}},
+    "in slow mode, having just posted": {"room": {"slow_mode_seconds": 60}, "posted": True},
+    "in slow mode, first post": {"room": {"slow_mode_seconds": 60}},
+    "a muted moderator": {"moderator": True, "sanction": ("mute", None)},
+    "a moderator in slow mode": {"moderator": True, "room": {"slow_mode_seconds": 60}, "posted": True},
+    "banned staff": {"staff": True, "sanction": ("ban", None)},
+    "a moderator of an archived room": {"moderator": True, "room": {"archived": True}},
+}
+
+
+def _situation(slug: str, case: dict[str, Any]) -> tuple[Room, Identity]:
+    room = Room.objects.create(slug=slug, name=slug, **case.get("room", {}))
+    user = get_user_model().objects.create_user(username=f"u-{slug}", is_staff=case.get("staff", False))
+    who = Identity(key=f"u:{user.pk}", name=user.username, guest=False, user_id=user.pk, staff=user.is_staff)
+    if case.get("moderator"):
+        room.moderators.add(user)
+    if case.get("posted"):
+        Message.objects.create(room=room, seq=1, author_user=user, author_key=who.key, author_name="u", body="before")
+        Room.objects.filter(pk=room.pk).update(last_seq=1)
+    if "sanction" in case:
+        kind, lasts = case["sanction"]
+        expires = None if lasts is None else timezone.now() + lasts
+        Sanction.objects.create(room=room, kind=kind, person_key=who.key, user=user, expires_at=expires)
+    return room, who
+
+
+async def _outcome(
+    create: Callable[..., Awaitable[tuple[Message, bool]]], room: Room, who: Identity
+) -> tuple[Any, ...]:
+    try:
+        message, created = await create(room_id=room.pk, author=who, body="hello", client_id="c1")
+    except Refused as refused:
+        return ("refused", refused.code)
+    return ("stored", message.seq, created)
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_a_post_is_refused_or_stored_as_services_message_create_decides(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = CASES[name]
+    reference = await _outcome(sync_to_async(services.message_create), *await sync_to_async(_situation)("ref", case))
+    whole = []
+    real = services.message_create
+
+    def spy(**kwargs: Any) -> tuple[Message, bool]:
+        whole.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "message_create", spy)
+    ours = await _outcome(asyncdb.message_create, *await sync_to_async(_situation)("ours", case))
+    assert ours == reference
+    assert ours[0] == ("refused" if name in REFUSED else "stored"), ours
+    assert bool(whole) == name.startswith("in slow mode"), "only slow mode takes services.message_create's way"
+
+
+REFUSED = {"banned", "muted", "muted for ten minutes", "in an archived room", "in slow mode, having just posted"}
+REFUSED |= {"a moderator of an archived room"}
 
 
 async def test_a_re_send_gets_the_stored_message_and_no_copy(room: Room) -> None:
