@@ -79,8 +79,7 @@ async def _create(*, room_id: int, author: Identity, body: str, client_id: str |
         with _as_django_errors():
             try:
                 # Prepared: planning the statement is most of PostgreSQL's work for a post otherwise.
-                cursor = psycopg.AsyncCursor(conn)
-                rows = await (await cursor.execute(sql, params, prepare=True)).fetchall()
+                rows = await (await conn.execute(sql, params, prepare=True)).fetchall()
             except psycopg.errors.UniqueViolation:
                 if client_id is None:
                     raise
@@ -156,15 +155,15 @@ def _connections() -> _Connections:
 
 async def _connect() -> psycopg.AsyncConnection[Any]:
     # Django's own parameters: the database and credentials, client encoding, and its adapters
-    # (datetimes loaded aware in the connection's time zone). Its cursor class is sync; client-side
-    # binding, as Django's default.
+    # (datetimes loaded aware in the connection's time zone). Not its cursor class, which is sync
+    # and binds parameters client-side: a prepared statement's are bound by the server.
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     # Django turns prepared statements off, for transaction-mode poolers. Here the post statement,
     # the only one these connections repeat, is prepared at its first run: PgBouncer >= 1.21 keeps
     # such statements across its server connections when max_prepared_statements is set.
     params.pop("prepare_threshold", None)
-    conn = await psycopg.AsyncConnection.connect(**params, autocommit=True, cursor_factory=psycopg.AsyncClientCursor)
+    conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
     # As Django's ensure_timezone does at each connect.
     zone = connection.timezone_name
     if zone and conn.info.parameter_status("TimeZone") != zone:
