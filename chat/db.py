@@ -4,7 +4,7 @@ database_sync_to_async runs every call of a worker on one thread: each post and 
 for all the others' round trips. Here calls run on a bounded pool (one database connection per
 thread, kept for DJANGO_CONN_MAX_AGE), so a worker holds at most THREADS (+1 for the admin).
 The room's row lock (chat.services.message_create) still hands out seqs one at a time. On
-PostgreSQL a post's own two statements skip the threads (chat.asyncdb).
+PostgreSQL a post itself skips the threads: its one statement runs on the event loop (chat.asyncdb).
 
 A connection the server dropped (a restart, a failover, pg_terminate_backend, a pooler's idle
 timeout) fails the call that finds it. The connection is then closed, so the next call opens a new

@@ -95,7 +95,7 @@ def _insert_with_next_seq(message: Message) -> bool:
             message.save(force_insert=True)
             return True
 
-    sql, params = insert_statement(message)
+    sql, params = _insert_statement(message)
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     with savepoint, connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -103,7 +103,7 @@ def _insert_with_next_seq(message: Message) -> bool:
     return mark_stored(message, row)
 
 
-def insert_statement(message: Message) -> tuple[str, list[Any]]:
+def _insert_statement(message: Message) -> tuple[str, list[Any]]:
     """PostgreSQL's one statement that bumps the room's seq and inserts `message` with it.
 
     It returns one row, (id, seq), or none if the room is archived or gone.
@@ -129,7 +129,7 @@ def _insert_params(message: Message) -> list[Any]:
 
 
 def mark_stored(message: Message, row: tuple[Any, ...] | None) -> bool:
-    """Give `message` the (id, seq) that insert_statement returned; False if it returned nothing."""
+    """Give `message` the (id, seq) its insert returned; False if it returned none (nothing inserted)."""
     if row is None:
         return False
     message.pk, message.seq = row
