@@ -1,4 +1,4 @@
-"""chat.asyncdb: a post's statements on the event loop, on PostgreSQL, against a real server.
+"""chat.asyncdb: a post's one statement on the event loop, on PostgreSQL, against a real server.
 
 The refusals, acks and re-sends of a post run through it in every consumer test on PostgreSQL;
 these are what only this path has: its rows, its connections and how it loses them.
