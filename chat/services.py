@@ -108,7 +108,7 @@ def _insert_statement(message: Message) -> tuple[str, list[Any]]:
 
     It returns one row, (id, seq), or none if the room is archived or gone.
     """
-    return _insert_sql(_bump_sql()), [message.room_id, False, *_insert_params(message)]
+    return _insert_sql(), [message.room_id, False, *_insert_params(message)]
 
 
 def post_statement(message: Message, author: Identity) -> tuple[str, list[Any]]:
@@ -161,15 +161,16 @@ def _insert_from_bumped_sql() -> str:
 
 
 @functools.cache
-def _insert_sql(bump: str) -> str:
-    return f"WITH bumped AS ({bump}) {_insert_from_bumped_sql()}"
+def _insert_sql() -> str:
+    return f"WITH bumped AS ({_bump_sql()}) {_insert_from_bumped_sql()}"
 
 
 @functools.cache
 def _post_sql(rights_sql: str) -> str:
-    # check_can_write and the slow mode's exemption, in SQL: a moderator (staff, the %s) may always
-    # post; anyone else unless the room is in slow mode or they have an active sanction (a mute or a
-    # ban). Data-modifying CTEs must be at the top level, so the insert is not _insert_sql's.
+    # check_can_write and the slow mode's exemption, in SQL: nobody posts to an archived room; in any
+    # other, a moderator (staff, the %s, or one of the room's) always may, anyone else unless the room
+    # is in slow mode or they have an active sanction (a mute or a ban). Data-modifying CTEs must be
+    # at the top level, so the insert is not _insert_sql's.
     q = connection.ops.quote_name
     columns = {f.name: q(f.column) for f in Room._meta.concrete_fields}
     archived, slow = columns["archived"], columns["slow_mode_seconds"]
