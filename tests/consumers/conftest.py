@@ -11,7 +11,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
-from chat import asyncdb
+from chat import asyncdb, db
 from chat.models import Room
 from chat.presence import presence
 from chatsite.asgi import application
@@ -111,8 +111,13 @@ def while_joining(monkeypatch: pytest.MonkeyPatch) -> WhileJoining:
 
 @pytest.fixture(autouse=True)
 async def close_orm_thread_connections() -> AsyncIterator[None]:
-    """The async ORM (acreate, aupdate) opens connections in asgiref's thread, chat.asyncdb its own; close them."""
+    """The async ORM (acreate, aupdate) opens connections in asgiref's thread, chat.asyncdb its own; close them.
+
+    A call still running on chat.db's pool (a heartbeat's read) is waited for first: on SQLite it
+    would hold a table lock that fails the test database's flush.
+    """
     yield
+    await db.run(int)  # SQLite's pool is one thread: this call returns after those before it
     await sync_to_async(connections.close_all)()
     asyncdb.close()
 

@@ -140,6 +140,9 @@ async def test_a_layer_reconnect_is_counted(connect: Connect, room: Room) -> Non
         pytest.skip("this layer cannot tell of its reconnects")
     reconnects = key("chat_redis_reconnects_total")
     moved = Deltas(reconnects)
-    await connect("den")  # the first member hooks the worker to its layer
+    alice = await connect("den")  # the first member hooks the worker to its layer
     layer._notify_reconnect()
     assert moved() == {reconnects: 1}
+    # The reconnect also wakes the heartbeat, which reads the room's last seq: its frame says the
+    # read is over, so it cannot race the test database's teardown.
+    assert (await alice.expect("heartbeat"))["last_seq"] == 0
