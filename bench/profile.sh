@@ -31,7 +31,8 @@ case $SC in # as in run.sh
   # and lasts CONNECT_S seconds. idle and storm as in the shared compare.sh.
   idle)     W=1; ARGS=(--idle --connections 2000 --rooms 20 --hold 5 --connect-concurrency 50) ;;
   storm)    W=2; ARGS=(--rooms 20 --clients-per-room 100 --senders-per-room 1 --rate 2 --duration 5 --warmup 1 --drain 10 --connect-concurrency 500) ;;
-  *) echo "profile: scenario rooms, bigroom, saturate (one step at 25/s), idle or storm" >&2; exit 2 ;;
+  posts)    W=1; ARGS=(--rooms 1 --clients-per-room 2 --senders-per-room 1 --rate 200 --duration 20 --warmup 3 --drain 10) ;;
+  *) echo "profile: scenario rooms, bigroom, saturate (one step at 25/s), idle, storm or posts" >&2; exit 2 ;;
 esac
 case $SC in
   idle | storm) LEAD_S=1; RECORD_S=${CONNECT_S:-8} ;;
