@@ -84,15 +84,14 @@ async def _create(*, room_id: int, author: Identity, body: str, client_id: str |
                 if client_id is None:
                     raise
                 raise _Whole from None  # a re-send of a stored message: its ack again
+    if rows and rows[0][-2] is not None:
+        services.mark_stored(message, rows[0][-2:])
+        return message, True
     rights = rights_from_rows([row[:-2] for row in rows], author)
     if rights is None:
         raise RoomReadOnly  # deleted meanwhile: its sockets are being closed with 4404
-    stored = rows[0][-2:]
-    if stored[0] is None:
-        check_can_write(rights)  # the refusal the rights say
-        raise _Whole  # slow mode (it reads the author's last message), or a sanction that just ended
-    services.mark_stored(message, stored)
-    return message, True
+    check_can_write(rights)  # the refusal the rights say
+    raise _Whole  # slow mode (it reads the author's last message), or a sanction that just ended
 
 
 class _Connections:

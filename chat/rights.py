@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -84,8 +84,9 @@ def rights_get(*, room_id: int | None = None, slug: str | None = None, who: Iden
 def rights_statement(*, room_id: int | None = None, slug: str | None = None, who: Identity) -> tuple[str, list[Any]]:
     """rights_get's SQL and parameters, for a caller with its own connection (chat.asyncdb)."""
     by, value = ("id", room_id) if room_id is not None else ("slug", slug)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    return _rights_sql(connection.vendor, by), [who.user_id, who.user_id, who.key, now, value]
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy is a context-local lookup
+    now = db.ops.adapt_datetimefield_value(timezone.now())
+    return _rights_sql(db.vendor, by), [who.user_id, who.user_id, who.key, now, value]
 
 
 def rights_from_rows(rows: list[tuple[Any, ...]], who: Identity) -> Rights | None:
@@ -95,7 +96,7 @@ def rights_from_rows(rows: list[tuple[Any, ...]], who: Identity) -> Rights | Non
     # The room's columns first, in Room's field order, then one sanction per row and the two roles.
     count = len(_ROOM_FIELDS)
     room = Room.from_db(connection.alias, _ROOM_ATTNAMES, _converted(rows[0][:count]))
-    kind, until, is_member, is_moderator = range(count, count + 4)
+    kind, until, is_member, is_moderator = range(count, count + RIGHTS_EXTRA_COLUMNS)
     sanctions = tuple((row[kind], _aware(row[until])) for row in rows if row[kind])
     user, first = who.user_id, rows[0]
     rules = RoomRules(
@@ -108,6 +109,8 @@ def rights_from_rows(rows: list[tuple[Any, ...]], who: Identity) -> Rights | Non
 
 
 _ROOM_FIELDS = tuple(Room._meta.concrete_fields)
+# rights_statement's columns after the room's: the sanction's kind and end, is_member, is_moderator.
+RIGHTS_EXTRA_COLUMNS = 4
 _ROOM_ATTNAMES = [f.attname for f in _ROOM_FIELDS]
 
 

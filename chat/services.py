@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -17,7 +17,16 @@ from chat import broadcast
 from chat.identity import Identity
 from chat.models import Message, NameClaim, Room, Sanction
 from chat.names import name_skeleton_digests
-from chat.rights import Refused, Rights, RoomReadOnly, check_can_write, check_moderator, rights_get, rights_statement
+from chat.rights import (
+    RIGHTS_EXTRA_COLUMNS,
+    Refused,
+    Rights,
+    RoomReadOnly,
+    check_can_write,
+    check_moderator,
+    rights_get,
+    rights_statement,
+)
 
 
 def _rights(room_id: int, who: Identity) -> Rights:
@@ -114,10 +123,11 @@ def _insert_statement(message: Message) -> tuple[str, list[Any]]:
 def post_statement(message: Message, author: Identity) -> tuple[str, list[Any]]:
     """PostgreSQL's one statement for a post: the author's rights read, checked, and the insert if they allow it.
 
-    Its rows are rights_statement's (chat.rights.rights_from_rows reads them) with the message's
-    (id, seq) after them: NULLs if nothing was inserted, because the rights refuse, the room is in
-    slow mode for this author, or the room is archived or gone. Run in autocommit (chat.asyncdb),
-    it is one transaction: the insert sees the rights it was checked against.
+    A stored message gives one row: NULLs where rights_statement's columns would be, then the
+    message's (id, seq). Otherwise its rows are rights_statement's (chat.rights.rights_from_rows
+    reads them) and two NULLs: the rights refuse, the room is in slow mode for this author, or it is
+    archived or gone (no rows). So a post that is stored loads no rights at all. Run in autocommit
+    (chat.asyncdb), it is one transaction: the insert sees the rights it was checked against.
     """
     rights_sql, rights_params = rights_statement(room_id=message.room_id, who=author)
     params = [*rights_params, author.staff, message.room_id, False, *_insert_params(message)]
@@ -125,7 +135,8 @@ def post_statement(message: Message, author: Identity) -> tuple[str, list[Any]]:
 
 
 def _insert_params(message: Message) -> list[Any]:
-    return [f.get_db_prep_save(getattr(message, f.attname), connection) for f in _INSERTED]
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy is a context-local lookup
+    return [f.get_db_prep_save(getattr(message, f.attname), db) for f in _INSERTED]
 
 
 def mark_stored(message: Message, row: tuple[Any, ...] | None) -> bool:
@@ -179,10 +190,13 @@ def _post_sql(rights_sql: str) -> str:
         f"(rights.{slow} = 0 AND NOT EXISTS (SELECT 1 FROM rights x WHERE x.sanction_kind IS NOT NULL))) LIMIT 1"
     )
     bump = _bump_sql(" AND EXISTS (SELECT 1 FROM allowed)")
+    # A data-modifying CTE runs once however often it is named. The NULLs take the rights' types.
+    nulls = ", ".join(["NULL"] * (len(Room._meta.concrete_fields) + RIGHTS_EXTRA_COLUMNS))
     return (
         f"WITH rights AS ({rights_sql}), allowed AS ({allowed}), bumped AS ({bump}), "
         f"inserted AS ({_insert_from_bumped_sql()}) "
-        "SELECT rights.*, inserted.id, inserted.seq FROM rights LEFT JOIN inserted ON true"
+        f"SELECT {nulls}, inserted.id, inserted.seq FROM inserted UNION ALL "
+        "SELECT rights.*, NULL, NULL FROM rights WHERE NOT EXISTS (SELECT 1 FROM inserted)"
     )
 
 
