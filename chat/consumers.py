@@ -23,7 +23,7 @@ from chat.models import Message, Room
 from chat.presence import Change, presence
 from chat.protocol import Close, ProtocolError
 from chat.rights import Refused, Rights, rights_get
-from chat.transport import Transport, text_frame
+from chat.transport import Transport, frame_bytes, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -517,6 +517,13 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
 
     async def send_frame(self, frame: str) -> None:
         if self.closing:
+            return
+        if self.transport.direct and self.transport.is_open():
+            # As broadcasts go: straight to the socket, not through ASGI, daphne and autobahn, which
+            # cost an ack (every post) more than the rest of its sending, and Twisted's write a
+            # second turn of the loop (docs/performance.md). Before the handshake is done, and on
+            # any other server, through ASGI.
+            self.transport.send_frame(frame_bytes(frame))
             return
         try:
             await self.base_send({"type": "websocket.send", "text": frame})

@@ -60,9 +60,8 @@ logger = logging.getLogger(__name__)
 _FIN_TEXT = 0x81
 
 
-@functools.lru_cache(maxsize=64)
-def text_frame(text: str) -> bytes:
-    """The complete WebSocket frame carrying `text`; members of one broadcast share one string."""
+def frame_bytes(text: str) -> bytes:
+    """The complete WebSocket frame carrying `text`."""
     payload = text.encode()
     size = len(payload)
     if size < 126:
@@ -72,6 +71,10 @@ def text_frame(text: str) -> bytes:
     else:
         header = bytes((_FIN_TEXT, 127)) + size.to_bytes(8, "big")
     return header + payload
+
+
+# A broadcast's frame, made once for all the members of a room on this worker: they share one string.
+text_frame = functools.lru_cache(maxsize=64)(frame_bytes)
 
 
 def _missing() -> list[str]:
