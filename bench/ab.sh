@@ -4,11 +4,15 @@
 # This host's CPU time per unit of work drifts by 30 % from one minute to the next (other guests of
 # the hypervisor), so two runs one after the other cannot tell a 5 % change. Here worker A runs REF
 # (default HEAD, a snapshot as BENCH_APP_REF makes it) and worker B the working tree, side by side
-# on ports 9500 and 9501 (swapped every other round), through the same Redis and PostgreSQL. Two rooms of two clients, one
-# sender each at 200 msg/s: the loadgen places room 0's sender on A and its reader on B, room 1's
-# the other way round, so each worker stores 200 posts/s and writes 200 deliveries/s. Each round
-# prints each worker's CPU per post in us (its delivery, the connects and the drain included) and
-# B/A; the last line is the median ratio. Needs bench/setup.sh and the services (.ci/services).
+# on ports 9500 and 9501 (swapped every other round), through the same Redis and PostgreSQL, and
+# the loadgen reads both workers' CPU over its measured window.
+#
+# LOAD=posts (the default): two rooms of two clients, one sender each at 200 msg/s. The loadgen
+# places room 0's sender on one worker and its reader on the other, room 1's the other way round,
+# so each worker stores 200 posts/s and writes 200 deliveries/s: it prints us of CPU per post.
+# LOAD=bigroom: the shared bigroom's load on each worker, two rooms of 250 clients with one sender
+# each at 20 msg/s: ms of CPU per 1000 deliveries. Each round prints both and B/A; the last line is
+# the median ratio. Needs bench/setup.sh and the services (.ci/services).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
@@ -18,8 +22,6 @@ ROUNDS=${2:-3}
 eval "$(grep '^ROOM_PREFIX=' peer/peer.env)"
 export ROOM_PREFIX BENCH_RUN_DIR=$HERE/run ROOMS=2
 mkdir -p run
-# LOAD=posts (the default) as above; LOAD=bigroom: the shared bigroom's load on each worker, two
-# rooms of 250 clients with one sender each at 20 msg/s, per 1000 deliveries instead of per post.
 LOAD=${LOAD:-posts}
 case $LOAD in
   posts)   RATE=200 UNIT=us/post; ARGS=(--rooms 2 --clients-per-room 2) ;;
@@ -27,8 +29,6 @@ case $LOAD in
   *) echo "ab: LOAD is posts or bigroom" >&2; exit 2 ;;
 esac
 ARGS+=(--senders-per-room 1 --rate $RATE --duration 15 --warmup 3 --drain 10)
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 stop_all() {
   PEER_NAME=ab-a peer/stop.sh 2>/dev/null || true
@@ -49,24 +49,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
   fi
   a=$(cat run/ab-a.pids) b=$(cat run/ab-b.pids)
   sleep 1
-  a0=$(cpu_ticks "$a") b0=$(cpu_ticks "$b")
   out=$(mktemp)
+  # The loadgen reads both workers' CPU over its measured window: A as the server, B in the place of Redis.
   node loadgen.mjs --label ab --scenario "ab-$LOAD" --ports 9500,9501 --room-prefix "$ROOM_PREFIX" \
-    --server-pids "$a,$b" --out "$out" "${ARGS[@]}" > /dev/null 2> run/ab-loadgen.log || { cat run/ab-loadgen.log >&2; exit 1; }
-  a1=$(cpu_ticks "$a") b1=$(cpu_ticks "$b")
+    --server-pids "$a" --aux-pids "$b" --out "$out" "${ARGS[@]}" > /dev/null 2> run/ab-loadgen.log ||
+    { cat run/ab-loadgen.log >&2; exit 1; }
   stop_all
-  node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
-    if (r.lost || r.duplicates) throw new Error(`lost ${r.lost}, duplicates ${r.duplicates}`)' "$out"
+  # Each worker writes half of the window's deliveries (with posts, one per post): CPU per
+  # delivery in us is CPU per post, and in ns it is ms per 1000 deliveries.
+  line=$(node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
+    if (r.lost || r.duplicates) throw new Error(`lost ${r.lost}, duplicates ${r.duplicates}`);
+    const [ua, ub] = [r.server.cpu_s, r.redis.cpu_s].map((s) => (s * 1e6) / (r.expected / 2));
+    const digits = process.argv[2] === "posts" ? 0 : 2;
+    console.log(ua.toFixed(digits), ub.toFixed(digits), (ub / ua).toFixed(3));' "$out" "$LOAD")
   rm -f "$out"
-  # Per worker, its sender's posts of the warm-up and the window (the CPU is read around the whole
-  # run): in us per post, or (bigroom) in ms per 1000 of the deliveries written here, half of each
-  # room's. Each post reaches the room's other members.
-  line=$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v posts=$((RATE * (3 + 15))) -v mode="$LOAD" -v hz="$(getconf CLK_TCK)" '
-    BEGIN {
-      units = mode == "posts" ? posts / 1e6 : posts * 249 / 1000 / 1000
-      ua = a / hz / units; ub = b / hz / units
-      printf (mode == "posts" ? "%.0f %.0f %.3f" : "%.2f %.2f %.3f"), ua, ub, ub / ua
-    }')
   read -r ua ub ratio <<< "$line"
   echo "round $round: A ($REF) $ua $UNIT, B (working tree) $ub $UNIT, B/A $ratio"
   ratios+=("$ratio")
