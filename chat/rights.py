@@ -96,7 +96,7 @@ def rights_from_rows(rows: list[tuple[Any, ...]], who: Identity) -> Rights | Non
     # The room's columns first, in Room's field order, then one sanction per row and the two roles.
     count = len(_ROOM_FIELDS)
     room = Room.from_db(connection.alias, _ROOM_ATTNAMES, _converted(rows[0][:count]))
-    kind, until, is_member, is_moderator = range(count, count + RIGHTS_EXTRA_COLUMNS)
+    kind, until, is_member, is_moderator = range(count, RIGHTS_COLUMNS)
     sanctions = tuple((row[kind], _aware(row[until])) for row in rows if row[kind])
     user, first = who.user_id, rows[0]
     rules = RoomRules(
@@ -109,8 +109,9 @@ def rights_from_rows(rows: list[tuple[Any, ...]], who: Identity) -> Rights | Non
 
 
 _ROOM_FIELDS = tuple(Room._meta.concrete_fields)
-# rights_statement's columns after the room's: the sanction's kind and end, is_member, is_moderator.
-RIGHTS_EXTRA_COLUMNS = 4
+# How many columns rights_statement's rows have: the room's, the sanction's kind and end, is_member
+# and is_moderator.
+RIGHTS_COLUMNS = len(_ROOM_FIELDS) + 4
 _ROOM_ATTNAMES = [f.attname for f in _ROOM_FIELDS]
 
 

@@ -18,7 +18,7 @@ from chat.identity import Identity
 from chat.models import Message, NameClaim, Room, Sanction
 from chat.names import name_skeleton_digests
 from chat.rights import (
-    RIGHTS_EXTRA_COLUMNS,
+    RIGHTS_COLUMNS,
     Refused,
     Rights,
     RoomReadOnly,
@@ -191,7 +191,7 @@ def _post_sql(rights_sql: str) -> str:
     )
     bump = _bump_sql(" AND EXISTS (SELECT 1 FROM allowed)")
     # A data-modifying CTE runs once however often it is named. The NULLs take the rights' types.
-    nulls = ", ".join(["NULL"] * (len(Room._meta.concrete_fields) + RIGHTS_EXTRA_COLUMNS))
+    nulls = ", ".join(["NULL"] * RIGHTS_COLUMNS)
     return (
         f"WITH rights AS ({rights_sql}), allowed AS ({allowed}), bumped AS ({bump}), "
         f"inserted AS ({_insert_from_bumped_sql()}) "
