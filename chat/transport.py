@@ -1,11 +1,12 @@
 """What a connection's ASGI interface does not offer, taken from the server where it is daphne.
 
-- A fast path for broadcasts. Through ASGI, every recipient of a broadcast costs a session-wrapper
+- A fast path for frames. Through ASGI, every recipient of a broadcast costs a session-wrapper
   send, daphne's reply handling, a UTF-8 encode, autobahn's framing and a Twisted buffered write
   with a pair of epoll_ctl calls around one send(): about 35 us of a 49 us delivery (see
   docs/performance.md). The WebSocket frame of a broadcast is the same bytes for every member (no
   compression is negotiated), so it is built once per worker and written straight to each
   member's socket when nothing is queued ahead of it, else appended to Twisted's buffer in order.
+  Every other frame of an open socket (an ack, a history page, an error) goes the same way.
 - How many bytes still wait to be written to the client, so that a client that stops reading can
   be let go before it grows its worker without bound. Daphne's Twisted transport buffers writes
   without limit.
