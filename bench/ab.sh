@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ab.sh [REF] [ROUNDS] -- the CPU of a post (or of fan-out), one commit beside another, under the same noise.
+# ab.sh [REF] [ROUNDS] -- the CPU of a post (or of fan-out): one commit beside another, same noise.
 #
 # This host's CPU time per unit of work drifts by 30 % from one minute to the next (other guests of
 # the hypervisor), so two runs one after the other cannot tell a 5 % change. Here worker A runs REF
@@ -51,13 +51,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
   a=$(cat run/ab-a.pids) b=$(cat run/ab-b.pids)
   sleep 1
   out=$(mktemp)
-  # The loadgen reads both workers' CPU over its measured window: A as the server, B in the place of Redis.
+  # The loadgen reads both workers' CPU over its measured window: A as the server, B as its "aux".
   node loadgen.mjs --label ab --scenario "ab-$LOAD" --ports 9500,9501 --room-prefix "$ROOM_PREFIX" \
     --server-pids "$a" --aux-pids "$b" --out "$out" "${ARGS[@]}" > /dev/null 2> run/ab-loadgen.log ||
     { cat run/ab-loadgen.log >&2; exit 1; }
   stop_all
-  # Each worker writes half of the window's deliveries (with posts, one per post): CPU per
-  # delivery in us is CPU per post, and in ns it is ms per 1000 deliveries.
+  # Each worker writes half of the window's deliveries. Its CPU in us per delivery is us per post
+  # under LOAD=posts (one delivery each) and ms per 1000 deliveries under LOAD=bigroom.
   line=$(node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
     if (r.lost || r.duplicates) throw new Error(`lost ${r.lost}, duplicates ${r.duplicates}`);
