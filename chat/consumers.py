@@ -519,10 +519,10 @@ class RoomConsumer(AsyncConsumer):  # type: ignore[misc]
         if self.closing:
             return
         if self.transport.direct and self.transport.is_open():
-            # As broadcasts go: straight to the socket, not through ASGI, daphne and autobahn, which
-            # cost an ack (every post) more than the rest of its sending, and Twisted's write a
-            # second turn of the loop (docs/performance.md). Before the handshake is done, and on
-            # any other server, through ASGI.
+            # As broadcasts go: straight to the socket. Through ASGI, daphne and autobahn a frame
+            # (an ack, every post) costs more than the rest of its sending, and Twisted's write
+            # waits a turn of the loop (docs/performance.md). Before the handshake is done, and on
+            # any other server, frames go through ASGI.
             self.transport.send_frame(frame_bytes(frame))
             return
         try:
